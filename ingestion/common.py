@@ -67,3 +67,14 @@ REJECT_HINTS = dict(
 def mark_reject(row: dict[str, Any]) -> Any:
     """Route a reject row (from `reject_row`) to the dataset's rejects table from any resource."""
     return dlt.mark.with_hints(row, dlt.mark.make_hints(**REJECT_HINTS))  # type: ignore[arg-type]
+
+
+def make_pipeline(pipeline_name: str, dataset_name: str) -> dlt.Pipeline:
+    """A dlt pipeline into the warehouse, its state kept beside the warehouse file."""
+    return dlt.pipeline(
+        pipeline_name=pipeline_name,
+        destination=duckdb_destination(),
+        dataset_name=dataset_name,
+        pipelines_dir=str(pipelines_dir()),
+        progress="log",
+    )
