@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
+import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import dlt
+from dlt.common.schema.typing import TColumnSchema, TDataType
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_WAREHOUSE = PROJECT_ROOT / "data" / "warehouse.duckdb"
@@ -66,11 +70,16 @@ REJECT_HINTS = dict(
 
 def mark_reject(row: dict[str, Any]) -> Any:
     """Route a reject row (from `reject_row`) to the dataset's rejects table from any resource."""
-    return dlt.mark.with_hints(row, dlt.mark.make_hints(**REJECT_HINTS))  # type: ignore[arg-type]
+    hints = dlt.mark.make_hints(**REJECT_HINTS)  # type: ignore[arg-type]
+    return dlt.mark.with_hints(row, hints, create_table_variant=True)
 
 
 def make_pipeline(pipeline_name: str, dataset_name: str) -> dlt.Pipeline:
     """A dlt pipeline into the warehouse, its state kept beside the warehouse file."""
+    # Arrow batches skip dlt's row normaliser; without these they would carry no load id, and
+    # staging could not tell rows of completed loads from rows a crashed load left behind.
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
     return dlt.pipeline(
         pipeline_name=pipeline_name,
         destination=duckdb_destination(),
@@ -78,3 +87,259 @@ def make_pipeline(pipeline_name: str, dataset_name: str) -> dlt.Pipeline:
         pipelines_dir=str(pipelines_dir()),
         progress="log",
     )
+
+
+def list_new_files(
+    bucket_url: str, suffixes: tuple[str, ...], seen: dict[str, str]
+) -> list[tuple[str, str, Any]]:
+    """Files under `bucket_url` (any depth) with one of `suffixes` that `seen` has not recorded.
+
+    `seen` maps a file URL to the modification time it had when it was read, so a file is read
+    once and read again only when it is replaced. Returns (file_url, mtime, fs_client) sorted by
+    path, so loads are deterministic.
+    """
+    from dlt.common.storages.fsspec_filesystem import fsspec_filesystem, glob_files
+
+    if "://" not in bucket_url:
+        bucket_url = Path(bucket_url).resolve().as_uri()
+    protocol = bucket_url.split("://", 1)[0]
+    fs_client, _ = fsspec_filesystem(protocol)
+    new: list[tuple[str, str, Any]] = []
+    for item in glob_files(fs_client, bucket_url, "**"):
+        url = item["file_url"]
+        if not url.endswith(suffixes):
+            continue
+        mtime = str(item["modification_date"])
+        if seen.get(url) != mtime:
+            new.append((url, mtime, fs_client))
+    new.sort(key=lambda entry: entry[0])
+    return new
+
+
+# --- Vendor APIs: settings, HTTP with retries, id normalisation (zendesk, typeform, stripe) ---
+
+
+class MissingSettingError(ValueError):
+    """A source was run without a setting it needs; the message names the env var to set."""
+
+
+class CredentialRejectedError(RuntimeError):
+    """The vendor refused the credential (401/403): retrying cannot help, a person must act."""
+
+
+class VendorApiError(RuntimeError):
+    """The vendor kept failing (5xx, 429, connection) after the bounded retries."""
+
+
+def env_var_name(source: str, setting: str) -> str:
+    """Name the env var dlt reads for a source setting, e.g. SOURCES__ZENDESK__API_TOKEN."""
+    return f"SOURCES__{source.upper()}__{setting.upper()}"
+
+
+def require_setting(source: str, value: Any, setting: str, hint: str = "") -> Any:
+    """Fail early, naming the env var and toml key, instead of dlt's long lookup trace."""
+    if value is None or value == "":
+        raise MissingSettingError(
+            f"{source}: missing setting '{setting}'. Set the environment variable "
+            f"{env_var_name(source, setting)} or `{setting}` under [sources.{source}] in "
+            f".dlt/secrets.toml (or config.toml), or pass {setting}= to the source.{hint}"
+        )
+    return value
+
+
+HTTP_MAX_ATTEMPTS = 5
+HTTP_BACKOFF_SECONDS = 0.5
+HTTP_MAX_WAIT_SECONDS = 60.0
+HTTP_TIMEOUT_SECONDS = 60.0
+
+
+def get_json(
+    session: Any,
+    url: str,
+    params: dict[str, Any] | None,
+    *,
+    source: str,
+    credential_hint: str,
+    max_attempts: int = HTTP_MAX_ATTEMPTS,
+) -> tuple[dict[str, Any], str]:
+    """GET a JSON object, riding out rate limits and transient failures; return (body, url).
+
+    429 waits the server's `Retry-After` (capped at HTTP_MAX_WAIT_SECONDS); 5xx and connection
+    errors back off exponentially; each counts towards `max_attempts`. 401/403 fail at once
+    with a message naming the setting to fix. The returned url is the one actually requested,
+    used as the location of records set aside.
+    """
+    import requests  # local: only the API loaders need it
+
+    last_problem = ""
+    for attempt in range(1, max_attempts + 1):
+        wait = min(HTTP_BACKOFF_SECONDS * 2 ** (attempt - 1), HTTP_MAX_WAIT_SECONDS)
+        try:
+            response = session.get(url, params=params, timeout=HTTP_TIMEOUT_SECONDS)
+        except (requests.ConnectionError, requests.Timeout) as exc:
+            last_problem = f"connection error: {exc}"
+        else:
+            status = response.status_code
+            if status in (401, 403):
+                raise CredentialRejectedError(
+                    f"{source}: the API rejected the credential (HTTP {status} for "
+                    f"{response.url}): {response.text[:300]}. Check {credential_hint}."
+                )
+            if status == 429:
+                wait = min(
+                    _retry_after(response.headers.get("Retry-After"), wait), HTTP_MAX_WAIT_SECONDS
+                )
+                last_problem = f"rate limited (HTTP 429, Retry-After {wait:g}s)"
+            elif status >= 500:
+                last_problem = f"HTTP {status}: {response.text[:300]}"
+            elif status >= 400:
+                raise VendorApiError(
+                    f"{source}: HTTP {status} for {response.url}: {response.text[:500]}"
+                )
+            else:
+                try:
+                    body = response.json()
+                except ValueError as exc:
+                    raise VendorApiError(
+                        f"{source}: {response.url} did not return JSON: {response.text[:300]}"
+                    ) from exc
+                if not isinstance(body, dict):
+                    raise VendorApiError(f"{source}: {response.url} returned a non-object body")
+                return body, str(response.url)
+        if attempt < max_attempts:
+            time.sleep(wait)
+    raise VendorApiError(f"{source}: gave up on {url} after {max_attempts} tries: {last_problem}")
+
+
+def _retry_after(header: str | None, default: float) -> float:
+    """Seconds from a Retry-After header (seconds or HTTP date); the backoff if unreadable."""
+    if not header:
+        return default
+    try:
+        return max(0.0, float(header))
+    except ValueError:
+        pass
+    try:
+        from email.utils import parsedate_to_datetime
+
+        return max(0.0, (parsedate_to_datetime(header) - datetime.now(UTC)).total_seconds())
+    except (TypeError, ValueError):
+        return default
+
+
+def _is_id_key(key: str) -> bool:
+    return key == "id" or key.endswith("_id")
+
+
+def normalize_ids(value: Any, int_keys: frozenset[str] = frozenset()) -> Any:
+    """Integral float ids/epochs (7253394974479.0) become ints; empty-string ids become null.
+
+    Applies to `id`, `*_id`, `*_ids` and the given `int_keys`, at any depth. Other floats are
+    left alone: turning 25.0 into 25 elsewhere would split a column into two dlt variants.
+    """
+    if isinstance(value, list):
+        return [normalize_ids(item, int_keys) for item in value]
+    if not isinstance(value, dict):
+        return value
+    result: dict[str, Any] = {}
+    for key, item in value.items():
+        if _is_id_key(key) or key in int_keys:
+            item = _int_or_same(item)
+            if item == "" and _is_id_key(key):
+                item = None
+        elif key.endswith("_ids") and isinstance(item, list):
+            item = [_int_or_same(element) for element in item]
+        elif isinstance(item, dict | list):
+            item = normalize_ids(item, int_keys)
+        result[key] = item
+    return result
+
+
+def _int_or_same(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    return value
+
+
+def parse_timestamp(value: Any) -> datetime | None:
+    """Read ISO-8601 text or Unix seconds as an aware UTC datetime; None if unreadable."""
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int | float):
+        try:
+            return datetime.fromtimestamp(value, UTC)
+        except (OverflowError, OSError, ValueError):
+            return None
+    if not isinstance(value, str) or not value.strip():
+        return None
+    try:
+        parsed = datetime.fromisoformat(value.strip().replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+class RecordRejected(ValueError):
+    """Raised by a record cleaner; its message is the reason stored in rejected_records."""
+
+
+def split_page(
+    items: Any,
+    *,
+    source: str,
+    location: str,
+    clean: Any,
+    counts: dict[str, int],
+) -> Iterator[Any]:
+    """Yield cleaned records of one API page and route the bad ones to rejected_records.
+
+    `clean(record) -> dict` raises RecordRejected for a bad record; the rest of the page still
+    loads. `counts` accumulates "loaded" and "rejected" so the caller can report them.
+    """
+    if not isinstance(items, list):
+        items = [items]
+    for item in items:
+        try:
+            if not isinstance(item, dict):
+                raise RecordRejected(f"page item is not a JSON object ({type(item).__name__})")
+            record = clean(item)
+        except RecordRejected as exc:
+            counts["rejected"] = counts.get("rejected", 0) + 1
+            text = json.dumps(item, sort_keys=True, ensure_ascii=False, default=str)
+            yield mark_reject(reject_row(source, location, text, str(exc)))
+            continue
+        counts["loaded"] = counts.get("loaded", 0) + 1
+        yield record
+
+
+def merge_resource(
+    data: Any,
+    *,
+    name: str,
+    primary_key: str,
+    columns: Any = None,
+    nested_hints: Any = None,
+) -> Any:
+    """Build a merge resource that may `mark_reject` rows without leaking its hints to them.
+
+    dlt builds a table variant from the resource's hints at the moment it first sees it, so
+    registering the rejects variant before the resource's own key and columns keeps
+    `rejected_records` free of, e.g., a NOT NULL `id` column that reject rows never have.
+    """
+    resource = dlt.resource(data, name=name)
+    resource.apply_hints(create_table_variant=True, **REJECT_HINTS)
+    resource.apply_hints(
+        write_disposition="merge",
+        primary_key=primary_key,
+        columns=columns,
+        nested_hints=nested_hints,
+    )
+    return resource
+
+
+def column(data_type: TDataType, nullable: bool = True) -> TColumnSchema:
+    """Return a fresh column hint: dlt writes into hint dicts, so they must never be shared."""
+    hint: TColumnSchema = {"data_type": data_type}
+    if not nullable:
+        hint["nullable"] = False
+    return hint

@@ -1,0 +1,8 @@
+"""Lint-only stand-in for dbt's `adapter.dispatch`: render the DuckDB implementation."""
+
+
+def dispatch(macro_name: str, macro_namespace: str | None = None):  # noqa: ANN201
+    """Return a callable that renders `duckdb__<macro_name>` as dbt-duckdb would."""
+    if macro_name == "json_text":
+        return lambda column, key: f"json_extract_string({column}, '$.{key}')"
+    raise NotImplementedError(macro_name)

@@ -1,0 +1,61 @@
+{#- Small cross-database helpers. Each is plain SQL that DuckDB and PostgreSQL both accept,
+    so the later PostgreSQL port only has to touch the dispatched ones (`json_text`). -#}
+
+{#- An empty-string id is the same as an absent one (METRICS.md). -#}
+{% macro nullif_empty(column) -%}
+    nullif(trim(cast({{ column }} as varchar)), '')
+{%- endmacro %}
+
+{#- The UTC calendar day of a timestamp (timestamptz or UTC-naive). -#}
+{% macro utc_date(column) -%}
+    cast(({{ column }} at time zone 'UTC') as date)
+{%- endmacro %}
+
+{#- Vendor Unix seconds (integer or float) to a UTC timestamptz. -#}
+{% macro unix_to_timestamp(column) -%}
+    to_timestamp(cast({{ column }} as double))
+{%- endmacro %}
+
+{#- The Monday that starts the ISO week of a date. -#}
+{% macro week_start(column) -%}
+    cast({{ dbt.date_trunc('week', column) }} as date)
+{%- endmacro %}
+
+{#- The first day of the month of a date. -#}
+{% macro month_start(column) -%}
+    cast({{ dbt.date_trunc('month', column) }} as date)
+{%- endmacro %}
+
+{#- A decimal ratio, null when the denominator is 0 (METRICS.md). -#}
+{% macro safe_ratio(numerator, denominator) -%}
+    cast({{ numerator }} as double) / nullif({{ denominator }}, 0)
+{%- endmacro %}
+
+{#- `date + n days` as a DATE. -#}
+{% macro add_days(column, days) -%}
+    cast({{ dbt.dateadd('day', days, column) }} as date)
+{%- endmacro %}
+
+{#- One text field of a JSON text column. -#}
+{% macro json_text(column, key) -%}
+    {{ return(adapter.dispatch('json_text')(column, key)) }}
+{%- endmacro %}
+
+{% macro default__json_text(column, key) -%}
+    (cast({{ column }} as json) ->> '{{ key }}')
+{%- endmacro %}
+
+{% macro duckdb__json_text(column, key) -%}
+    json_extract_string({{ column }}, '$.{{ key }}')
+{%- endmacro %}
+
+{#- A table function of every step_days-th day from start_date up to end_date (DATE
+    expressions over the rows it is joined to), as column `<alias>.date_ts` (a timestamp).
+    Both DuckDB and PostgreSQL read `generate_series` in FROM as a lateral call. -#}
+{% macro day_series(start_date, end_date, step_days=1, alias='day_series') -%}
+    generate_series(
+        cast({{ start_date }} as timestamp),
+        cast({{ end_date }} as timestamp),
+        interval '{{ step_days }} day'
+    ) as {{ alias }} (date_ts)
+{%- endmacro %}

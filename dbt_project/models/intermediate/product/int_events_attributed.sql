@@ -1,0 +1,83 @@
+-- Identified track and page events (a userId present), each with the account it is
+-- attributed to: context.groupId when present, else the groupId of the user's latest group
+-- call by timestamp over all time (only group calls that carry a userId), else null.
+-- Anonymous-only events count toward no user metric and are not here.
+
+with
+
+events as (
+
+    select * from {{ ref('stg_segment__events') }}
+
+),
+
+identified_activity as (
+
+    select
+        message_id,
+        user_id,
+        event_type,
+        event_name,
+        page_name,
+        occurred_at,
+        occurred_on,
+        context_group_id
+    from events
+    where
+        event_type in ('track', 'page')
+        and user_id is not null
+        and occurred_at is not null
+
+),
+
+group_calls as (
+
+    select
+        user_id,
+        group_id,
+        row_number() over (
+            partition by user_id
+            order by occurred_at desc, received_at desc, message_id desc
+        ) as recency_rank
+    from events
+    where
+        event_type = 'group'
+        and user_id is not null
+        and group_id is not null
+        and occurred_at is not null
+
+),
+
+latest_group as (
+
+    select
+        user_id,
+        group_id as latest_group_id
+    from group_calls
+    where recency_rank = 1
+
+),
+
+final as (
+
+    select
+        identified_activity.message_id,
+        identified_activity.user_id,
+        identified_activity.event_type,
+        identified_activity.event_name,
+        identified_activity.page_name,
+        identified_activity.occurred_at,
+        identified_activity.occurred_on as activity_date,
+        {{ week_start('identified_activity.occurred_on') }} as activity_week,
+        coalesce(identified_activity.context_group_id, latest_group.latest_group_id) as account_id,
+        case
+            when identified_activity.context_group_id is not null then 'context_group_id'
+            when latest_group.latest_group_id is not null then 'latest_group_call'
+        end as account_attribution
+    from identified_activity
+    left join latest_group
+        on identified_activity.user_id = latest_group.user_id
+
+)
+
+select * from final

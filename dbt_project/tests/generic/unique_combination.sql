@@ -1,0 +1,19 @@
+{#- The combination of columns is unique (a composite grain); dbt_utils' test, without the
+    package. -#}
+{% test unique_combination(model, combination_of_columns) %}
+
+with grain as (
+
+    select
+        {{ combination_of_columns | join(', ') }},
+        count(*) as row_count
+    from {{ model }}
+    group by {{ combination_of_columns | join(', ') }}
+
+)
+
+select *
+from grain
+where row_count > 1
+
+{% endtest %}

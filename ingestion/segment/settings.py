@@ -1,0 +1,23 @@
+"""Segment Spec constants: the fields the loader types itself; every other field is kept as-is."""
+
+PIPELINE_NAME = "segment_events"
+DATASET_NAME = "raw_segment"
+TABLE_NAME = "events"
+SOURCE_NAME = "segment"
+
+EVENT_FILE_SUFFIXES = (".jsonl", ".json", ".gz")
+BATCH_ROWS = 50_000
+
+# Segment field -> raw column. Ids and names are text; timestamps are parsed to UTC.
+TEXT_FIELDS = {
+    "messageId": "message_id",
+    "type": "type",
+    "userId": "user_id",
+    "anonymousId": "anonymous_id",
+    "event": "event",
+    "name": "name",
+    "groupId": "group_id",
+}
+TIMESTAMP_FIELDS = {"timestamp": "timestamp", "receivedAt": "received_at", "sentAt": "sent_at"}
+JSON_FIELDS = {"properties": "properties", "traits": "traits", "context": "context"}
+KNOWN_FIELDS = frozenset(TEXT_FIELDS) | frozenset(TIMESTAMP_FIELDS) | frozenset(JSON_FIELDS)

@@ -1,0 +1,53 @@
+"""Stripe subscriptions (seats sold) and customers (SOURCES.md section 4a)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import dlt
+from dlt.common.pipeline import LoadInfo
+
+from ingestion.common import MissingSettingError, make_pipeline, merge_resource, require_setting
+from ingestion.stripe.helpers import iter_list, make_session
+from ingestion.stripe.settings import (
+    COLUMNS,
+    DATASET_NAME,
+    DEFAULT_BASE_URL,
+    ITEM_COLUMNS,
+    PIPELINE_NAME,
+    RESOURCES,
+    SOURCE_NAME,
+)
+
+__all__ = ["DATASET_NAME", "PIPELINE_NAME", "MissingSettingError", "load", "stripe_source"]
+
+
+@dlt.source(name=SOURCE_NAME, section=SOURCE_NAME)
+def stripe_source(
+    base_url: str = DEFAULT_BASE_URL, api_key: str | None = dlt.secrets.value
+) -> list[Any]:
+    """Full re-read of both lists each run: they are small and Stripe has no updated cursor."""
+    require_setting(SOURCE_NAME, api_key, "api_key")
+    root = base_url.rstrip("/")
+    session = make_session(str(api_key))
+
+    def listed(resource: str) -> Any:
+        def rows() -> Iterator[Any]:
+            yield from iter_list(session, root, resource, RESOURCES[resource])
+
+        nested = (
+            {("items", "data"): {"columns": ITEM_COLUMNS, "parent_table_name": "subscriptions"}}
+            if resource == "subscriptions"
+            else None
+        )
+        return merge_resource(
+            rows, name=resource, primary_key="id", columns=COLUMNS[resource], nested_hints=nested
+        )
+
+    return [listed(resource) for resource in RESOURCES]
+
+
+def load(**source_kwargs: Any) -> LoadInfo:
+    """Load Stripe into raw_stripe; kwargs override config (base_url, api_key)."""
+    return make_pipeline(PIPELINE_NAME, DATASET_NAME).run(stripe_source(**source_kwargs))

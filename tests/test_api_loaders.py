@@ -1,0 +1,307 @@
+"""The Zendesk, Typeform and Stripe loaders end to end: sandbox -> dlt -> DuckDB raw tables."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pytest
+from test_sandbox import CREDS, response, ticket, write_jsonl, write_world
+
+from ingestion import stripe, typeform, zendesk
+from ingestion.common import MissingSettingError
+from ingestion.sample.sandbox import Sandbox
+
+pytestmark = pytest.mark.slow
+
+REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata"
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    path = tmp_path / "warehouse.duckdb"
+    monkeypatch.setenv("WAREHOUSE_PATH", str(path))
+    return path
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, warehouse: Path) -> Iterator[Sandbox]:
+    with Sandbox(write_world(tmp_path / "world"), page_size=2) as box:
+        yield box
+
+
+def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
+    with duckdb.connect(str(warehouse), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def count(warehouse: Path, table: str) -> int:
+    return int(query(warehouse, f"select count(*) from {table}")[0][0])
+
+
+def zendesk_kwargs(box: Sandbox) -> dict[str, Any]:
+    return {"base_url": box.base_urls["zendesk"], **CREDS["zendesk"]}
+
+
+def typeform_kwargs(box: Sandbox) -> dict[str, Any]:
+    return {"base_url": box.base_urls["typeform"], **CREDS["typeform"]}
+
+
+def stripe_kwargs(box: Sandbox) -> dict[str, Any]:
+    return {"base_url": box.base_urls["stripe"], **CREDS["stripe"]}
+
+
+def touch_later(path: Path) -> None:
+    """Make sure the sandbox notices an edit even on coarse-mtime filesystems."""
+    stat = path.stat()
+    os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
+
+
+def test_zendesk_loads_merges_and_updates(sandbox: Sandbox, warehouse: Path) -> None:
+    zendesk.load(**zendesk_kwargs(sandbox))
+    tables = {
+        "tickets": 5,
+        "tickets__tags": 10,
+        "ticket_metrics": 5,
+        "satisfaction_ratings": 3,
+        "organizations": 3,
+    }
+    assert {t: count(warehouse, f"raw_zendesk.{t}") for t in tables} == tables
+    assert query(
+        warehouse, "select id, organization_id from raw_zendesk.tickets where id in (4, 5)"
+    )
+    assert query(warehouse, "select organization_id from raw_zendesk.tickets where id = 5") == [
+        (None,)
+    ]  # empty-string id became null
+    assert query(
+        warehouse, "select via__channel, status from raw_zendesk.tickets where id = 3"
+    ) == [("email", "deleted")]
+
+    zendesk.load(**zendesk_kwargs(sandbox))  # nothing changed: no new rows
+    assert count(warehouse, "raw_zendesk.tickets") == 5
+    assert count(warehouse, "raw_zendesk.ticket_metrics") == 5
+
+    path = sandbox.data_dir / "zendesk" / "tickets.jsonl"
+    records = [json.loads(line) for line in path.read_text().splitlines()]
+    records[0] = ticket(1, "2024-04-01T09:00:00Z", status="solved", tags=["billing"])
+    write_jsonl(path, records)
+    touch_later(path)
+    requests_before = len(sandbox.requests_log)
+    zendesk.load(**zendesk_kwargs(sandbox))
+    incremental = [p for _, p, _ in sandbox.requests_log[requests_before:] if "incremental" in p]
+    assert "start_time=1709632800" in incremental[0]  # newest loaded updated_at (2024-03-05)
+    assert count(warehouse, "raw_zendesk.tickets") == 5
+    assert query(warehouse, "select status from raw_zendesk.tickets where id = 1") == [("solved",)]
+    assert count(warehouse, "raw_zendesk.tickets__tags") == 9
+
+
+def test_typeform_flattens_scores_and_loads_once(sandbox: Sandbox, warehouse: Path) -> None:
+    typeform.load(**typeform_kwargs(sandbox))
+    rows = query(
+        warehouse,
+        "select response_id, score, comment, user_id, account_id, survey, answers "
+        "from raw_typeform.responses order by response_id",
+    )
+    assert [(r[0], r[1]) for r in rows] == [
+        ("r1", 10),
+        ("r2", 0),
+        ("r3", 7),
+        ("r4", None),
+        ("r5", 6),
+    ]
+    assert rows[0][2:6] == ("comment r1", "u_r1", "acct_1", "nps")
+    assert json.loads(rows[0][6])[0]["field"]["ref"] == "nps_score"
+
+    path = sandbox.data_dir / "typeform" / "responses.jsonl"
+    with path.open("a") as handle:
+        handle.write(json.dumps(response("r6", "2024-03-06T10:00:00Z", 8)) + "\n")
+    touch_later(path)
+    mark = len(sandbox.requests_log)
+    typeform.load(**typeform_kwargs(sandbox))
+    assert "since=2024-03-05T10%3A00%3A00" in sandbox.requests_log[mark][1]
+    typeform.load(**typeform_kwargs(sandbox))
+    assert count(warehouse, "raw_typeform.responses") == 6
+
+
+def test_stripe_loads_all_statuses_with_integer_epochs(sandbox: Sandbox, warehouse: Path) -> None:
+    stripe.load(**stripe_kwargs(sandbox))
+    stripe.load(**stripe_kwargs(sandbox))
+    assert count(warehouse, "raw_stripe.subscriptions") == 5
+    assert count(warehouse, "raw_stripe.customers") == 3
+    assert query(
+        warehouse, "select status, start_date from raw_stripe.subscriptions where id = 'sub_b'"
+    ) == [("canceled", 1_700_000_300)]
+    assert query(
+        warehouse,
+        "select quantity, price__unit_amount, price__recurring__interval "
+        "from raw_stripe.subscriptions__items__data limit 1",
+    ) == [(5, 1200, "month")]
+    assert query(
+        warehouse, "select metadata__account_id from raw_stripe.customers where id = 'cus_2'"
+    ) == [("acct_2",)]
+
+
+def test_rate_limit_and_server_errors_are_ridden_out(
+    sandbox: Sandbox, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("ingestion.common.HTTP_BACKOFF_SECONDS", 0.05)
+    sandbox.inject("stripe", 429, 500, 503, retry_after=1)
+    started = time.monotonic()
+    stripe.load(**stripe_kwargs(sandbox))
+    assert time.monotonic() - started >= 1.0  # waited the Retry-After
+    statuses = [status for _, _, status in sandbox.requests_log]
+    assert statuses[:4] == [429, 500, 503, 200]
+    assert count(warehouse, "raw_stripe.subscriptions") == 5
+
+
+def test_revoked_credential_fails_naming_the_setting(sandbox: Sandbox, warehouse: Path) -> None:
+    sandbox.revoke("zendesk")
+    with pytest.raises(Exception, match=r"SOURCES__ZENDESK__API_TOKEN") as info:
+        zendesk.load(**zendesk_kwargs(sandbox))
+    assert "HTTP 401" in str(info.value)
+    assert sum(1 for _, _, status in sandbox.requests_log if status == 401) == 1  # no retries
+
+
+def test_missing_setting_names_the_env_var(warehouse: Path) -> None:
+    with pytest.raises(Exception, match="SOURCES__TYPEFORM__ACCESS_TOKEN"):
+        typeform.load(form_id="abc")
+    with pytest.raises(MissingSettingError, match="SOURCES__STRIPE__API_KEY"):
+        stripe.stripe_source()
+    with pytest.raises(Exception, match="SOURCES__ZENDESK__SUBDOMAIN"):
+        zendesk.zendesk_support(email="a@b.c", api_token="t")
+
+
+def test_settings_resolve_from_env_vars(
+    sandbox: Sandbox, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SOURCES__STRIPE__BASE_URL", sandbox.base_urls["stripe"])
+    monkeypatch.setenv("SOURCES__STRIPE__API_KEY", CREDS["stripe"]["api_key"])
+    monkeypatch.setenv("SOURCES__ZENDESK__BASE_URL", sandbox.base_urls["zendesk"])
+    monkeypatch.setenv("SOURCES__ZENDESK__EMAIL", CREDS["zendesk"]["email"])
+    monkeypatch.setenv("SOURCES__ZENDESK__API_TOKEN", CREDS["zendesk"]["api_token"])
+    monkeypatch.setenv("SOURCES__TYPEFORM__BASE_URL", sandbox.base_urls["typeform"])
+    monkeypatch.setenv("SOURCES__TYPEFORM__FORM_ID", CREDS["typeform"]["form_id"])
+    monkeypatch.setenv("SOURCES__TYPEFORM__ACCESS_TOKEN", CREDS["typeform"]["access_token"])
+    monkeypatch.setenv("SOURCES__TYPEFORM__SURVEY", "csat")  # 0 and 10 are not CSAT scores
+    stripe.load()
+    typeform.load()
+    zendesk.zendesk_support()  # resolves without arguments
+    assert count(warehouse, "raw_stripe.customers") == 3
+    assert count(warehouse, "raw_typeform.responses") == 1  # only r4 (no score) is valid CSAT
+    assert count(warehouse, "raw_typeform.rejected_records") == 4
+
+
+def test_bad_records_are_set_aside_with_reasons(sandbox: Sandbox, warehouse: Path) -> None:
+    world = sandbox.data_dir
+    with (world / "zendesk" / "tickets.jsonl").open("a") as handle:
+        handle.write('"just a string"\n')
+        handle.write(json.dumps(ticket(None, "2024-03-01T00:00:00Z")) + "\n")
+        handle.write(json.dumps(ticket(77, "last tuesday")) + "\n")
+    with (world / "typeform" / "responses.jsonl").open("a") as handle:
+        handle.write(json.dumps(response("r9", "2024-03-09T10:00:00Z", 11)) + "\n")
+        handle.write("[1, 2]\n")
+    with (world / "stripe" / "customers.jsonl").open("a") as handle:
+        handle.write(json.dumps({"id": "", "created": 1_600_000_000}) + "\n")
+        handle.write(json.dumps({"id": "cus_x", "created": "yesterday"}) + "\n")
+
+    zendesk.load(**zendesk_kwargs(sandbox))
+    typeform.load(**typeform_kwargs(sandbox))
+    stripe.load(**stripe_kwargs(sandbox))
+
+    def reasons(dataset: str) -> list[str]:
+        return sorted(
+            r[0] for r in query(warehouse, f"select reason from {dataset}.rejected_records")
+        )
+
+    assert reasons("raw_zendesk") == [
+        "id is missing",
+        "page item is not a JSON object (str)",
+        "updated_at is not an ISO-8601 timestamp: 'last tuesday'",
+    ]
+    assert reasons("raw_typeform") == [
+        "page item is not a JSON object (list)",
+        "score 11 is outside 0-10 for survey nps",
+    ]
+    assert reasons("raw_stripe") == [
+        "created is not a Unix timestamp: 'yesterday'",
+        "id is missing",
+    ]
+    assert count(warehouse, "raw_zendesk.tickets") == 5
+    assert count(warehouse, "raw_typeform.responses") == 5
+    assert count(warehouse, "raw_stripe.customers") == 3
+    location, record = query(
+        warehouse,
+        "select location, record from raw_typeform.rejected_records where record like '%r9%'",
+    )[0]
+    assert (
+        location.startswith(sandbox.base_urls["typeform"]) and json.loads(record)["token"] == "r9"
+    )
+
+    zendesk.load(**zendesk_kwargs(sandbox))  # re-reading the same bad records adds no rows
+    assert count(warehouse, "raw_zendesk.rejected_records") == 3
+
+
+def _realdata_world(root: Path) -> dict[str, int]:
+    """Copy the real vendor records into the sandbox layout; return records per file."""
+    totals: dict[str, int] = {}
+    (root / "zendesk").mkdir(parents=True)
+    for name in ("tickets", "ticket_metrics", "satisfaction_ratings", "organizations"):
+        shutil.copy(REALDATA / "zendesk" / f"{name}.jsonl", root / "zendesk" / f"{name}.jsonl")
+        totals[name] = len((root / "zendesk" / f"{name}.jsonl").read_text().splitlines())
+    lines = (REALDATA / "typeform" / "airbyte_expected_records.jsonl").read_text().splitlines()
+    responses = [r["data"] for r in map(json.loads, lines) if r.get("stream") == "responses"]
+    write_jsonl(root / "typeform" / "responses.jsonl", responses)
+    totals["responses"] = len(responses)
+    (root / "stripe").mkdir()
+    for name in ("subscriptions", "customers"):
+        shutil.copy(REALDATA / "stripe" / f"{name}.jsonl", root / "stripe" / f"{name}.jsonl")
+        totals[name] = len((root / "stripe" / f"{name}.jsonl").read_text().splitlines())
+    (root / "world.json").write_text(json.dumps({"sandbox": CREDS}))
+    return totals
+
+
+@pytest.mark.skipif(not REALDATA.exists(), reason="shared realdata fixtures not present")
+def test_real_vendor_records_load_or_are_set_aside(tmp_path: Path, warehouse: Path) -> None:
+    totals = _realdata_world(tmp_path / "real")
+    with Sandbox(tmp_path / "real", page_size=2) as box:
+        zendesk.load(**zendesk_kwargs(box))
+        typeform.load(**typeform_kwargs(box))
+        stripe.load(**stripe_kwargs(box))
+    datasets = {
+        "tickets": "raw_zendesk",
+        "ticket_metrics": "raw_zendesk",
+        "satisfaction_ratings": "raw_zendesk",
+        "organizations": "raw_zendesk",
+        "responses": "raw_typeform",
+        "subscriptions": "raw_stripe",
+        "customers": "raw_stripe",
+    }
+    rejected = {
+        dataset: count(warehouse, f"{dataset}.rejected_records")
+        if query(
+            warehouse,
+            "select 1 from information_schema.tables "
+            f"where table_schema = '{dataset}' and table_name = 'rejected_records'",
+        )
+        else 0
+        for dataset in set(datasets.values())
+    }
+    loaded = {table: count(warehouse, f"{dataset}.{table}") for table, dataset in datasets.items()}
+    for dataset in set(datasets.values()):
+        expected = sum(totals[t] for t, d in datasets.items() if d == dataset)
+        got = sum(loaded[t] for t, d in datasets.items() if d == dataset) + rejected[dataset]
+        assert got == expected, (dataset, loaded, rejected)
+    assert loaded == totals  # the real shapes are all valid: nothing needed setting aside
+    assert query(warehouse, "select max(id) from raw_zendesk.ticket_metrics")[0][0] > 10**12
+    assert query(
+        warehouse, "select count(*) from raw_stripe.subscriptions where status = 'canceled'"
+    ) == [(12,)]
+    assert query(warehouse, "select count(*) from raw_typeform.responses where score is null") == [
+        (totals["responses"],)
+    ]
