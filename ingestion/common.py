@@ -85,7 +85,6 @@ def make_pipeline(pipeline_name: str, dataset_name: str) -> dlt.Pipeline:
         destination=duckdb_destination(),
         dataset_name=dataset_name,
         pipelines_dir=str(pipelines_dir()),
-        progress="log",
     )
 
 

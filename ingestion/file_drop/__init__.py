@@ -1,0 +1,89 @@
+"""CSV drops for teams whose survey or license tool is not Typeform or Stripe (SOURCES.md 3b, 4b)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import dlt
+import fsspec
+from dlt.common.pipeline import LoadInfo
+
+from ingestion.common import column, list_new_files, make_pipeline, merge_resource, require_setting
+from ingestion.file_drop.helpers import read_csv
+from ingestion.file_drop.settings import CSV_SUFFIXES, DATASET_NAME, PIPELINE_NAME, SOURCE_NAME
+
+__all__ = ["DATASET_NAME", "PIPELINE_NAME", "file_drop", "load"]
+
+log = logging.getLogger(__name__)
+
+_COLUMNS: dict[str, dict[str, Any]] = {
+    "survey_responses": {
+        "response_id": column("text", nullable=False),
+        "submitted_at": column("timestamp"),
+        "user_id": column("text"),
+        "account_id": column("text"),
+        "survey": column("text"),
+        "score": column("bigint"),
+        "comment": column("text"),
+        "_source_file": column("text"),
+    },
+    "licenses": {
+        "license_id": column("text", nullable=False),
+        "account_id": column("text"),
+        "product": column("text"),
+        "plan": column("text"),
+        "seats": column("bigint"),
+        "starts_on": column("date"),
+        "ends_on": column("date"),
+        "annual_price": column("double"),
+        "currency": column("text"),
+        "_source_file": column("text"),
+    },
+}
+_KEYS = {"survey_responses": "response_id", "licenses": "license_id"}
+
+
+def _csv_rows(table: str, folder_url: str) -> Iterator[Any]:
+    """New or replaced CSV files of one folder; the per-file cursor lives in resource state."""
+    seen: dict[str, str] = dlt.current.resource_state().setdefault("files", {})
+    counts: dict[str, int] = {}
+    for file_url, mtime, _ in list_new_files(folder_url, CSV_SUFFIXES, seen):
+        with fsspec.open(file_url, "r", encoding="utf-8-sig", newline="") as handle:
+            yield from read_csv(handle.read(), file_url, table, counts)
+        seen[file_url] = mtime
+    log.info(
+        "%s.%s: %d loaded, %d set aside",
+        SOURCE_NAME,
+        table,
+        counts.get("loaded", 0),
+        counts.get("rejected", 0),
+    )
+
+
+@dlt.source(name=SOURCE_NAME, section=SOURCE_NAME)
+def file_drop(surveys_url: str | None = None, licenses_url: str | None = None) -> list[Any]:
+    """Survey answers and licenses from CSV folders (`SOURCES__FILE_DROP__SURVEYS_URL`, ...).
+
+    A folder that is not configured is skipped; naming neither is an error.
+    """
+    if not surveys_url and not licenses_url:
+        require_setting(SOURCE_NAME, None, "surveys_url", " (or licenses_url)")
+    resources = []
+    for table, url in (("survey_responses", surveys_url), ("licenses", licenses_url)):
+        if url:
+            resources.append(
+                merge_resource(
+                    _csv_rows(table, url),
+                    name=table,
+                    primary_key=_KEYS[table],
+                    columns=_COLUMNS[table],
+                )
+            )
+    return resources
+
+
+def load(**source_kwargs: Any) -> LoadInfo:
+    """Load the CSV drops into raw_file_drop; kwargs override config."""
+    return make_pipeline(PIPELINE_NAME, DATASET_NAME).run(file_drop(**source_kwargs))

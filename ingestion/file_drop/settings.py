@@ -1,0 +1,28 @@
+"""File-drop constants: the CSV layouts of SOURCES.md sections 3b and 4b."""
+
+PIPELINE_NAME = "file_drop"
+DATASET_NAME = "raw_file_drop"
+SOURCE_NAME = "file_drop"
+CSV_SUFFIXES = (".csv",)
+
+SURVEY_COLUMNS = (
+    "response_id",
+    "submitted_at",
+    "user_id",
+    "account_id",
+    "survey",
+    "score",
+    "comment",
+)
+LICENSE_COLUMNS = (
+    "license_id",
+    "account_id",
+    "product",
+    "plan",
+    "seats",
+    "starts_on",
+    "ends_on",
+    "annual_price",
+    "currency",
+)
+SCORE_RANGES = {"nps": (0, 10), "csat": (1, 5)}

@@ -1,0 +1,81 @@
+"""Turn one ingestion source system into one Dagster multi-asset, keyed as its dbt sources."""
+
+
+import json
+from collections.abc import Iterator
+from typing import Any
+
+import dagster as dg
+
+from ingestion.common import REJECTS_TABLE
+from ingestion.sources import SourceSystem
+from orchestration.lib.domains import domain_of
+from orchestration.lib.project import OWNERS
+
+API_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL)
+
+
+def dbt_source_tables(manifest: dict[str, Any], dataset: str) -> dict[str, str]:
+    """Tables the dbt project declares for a dataset, with their descriptions.
+
+    Using the dbt sources as the list of outputs is what makes the keys line up: dagster-dbt
+    keys a source `[source_name, table]`, and the dlt asset produces exactly those keys.
+    """
+    return {
+        source["name"]: source.get("description") or ""
+        for source in manifest.get("sources", {}).values()
+        if source["source_name"] == dataset
+    }
+
+
+def build_source_assets(system: SourceSystem, manifest: dict[str, Any]) -> dg.AssetsDefinition:
+    """One multi-asset per source system: one dlt load writes all of its tables at once."""
+    tables = dbt_source_tables(manifest, system.dataset)
+    for table in system.tables:
+        tables.setdefault(table, "")
+    tables.setdefault(REJECTS_TABLE, "Records set aside by the loader, with the reason and where.")
+    specs = [
+        dg.AssetSpec(
+            key=[system.dataset, table],
+            description=description or f"{table} loaded by dlt from {system.name}.",
+            group_name=domain_of(table if system.name == "file_drop" else system.name),
+            kinds={"dlt", "duckdb", system.kind},
+            owners=OWNERS,
+            tags={"layer": "raw"},
+            metadata={"dataset": system.dataset, "source_system": system.name},
+        )
+        for table, description in sorted(tables.items())
+    ]
+
+    @dg.multi_asset(
+        name=f"{system.name}_raw",
+        specs=specs,
+        description=system.description,
+        retry_policy=None if system.kind in ("segment", "csv") else API_RETRY_POLICY,
+        op_tags={"dagster/concurrency_key": "warehouse"},
+    )
+    def _load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
+        result = system.load()
+        context.log.info(
+            f"{system.name}: {sum(result.rows.values()):,} rows loaded, "
+            f"{result.rejected:,} set aside in {system.dataset}.{REJECTS_TABLE}, "
+            f"{result.seconds:.1f}s"
+        )
+        for spec in specs:
+            table = spec.key.path[-1]
+            metadata: dict[str, Any] = {"dagster/duration_seconds": round(result.seconds, 2)}
+            if table == REJECTS_TABLE:
+                metadata["rows_rejected"] = result.rejected
+            elif not table.startswith("_dlt"):
+                metadata["rows_loaded"] = result.rows.get(table, 0)
+                metadata["rows_rejected_in_load"] = result.rejected
+            yield dg.MaterializeResult(asset_key=spec.key, metadata=metadata)
+
+    return _load
+
+
+def load_manifest(path: Any) -> dict[str, Any]:
+    """Read dbt's manifest.json (parsed beforehand by `ensure_dbt_manifest`)."""
+    with open(path, encoding="utf-8") as handle:
+        manifest: dict[str, Any] = json.load(handle)
+    return manifest

@@ -1,0 +1,49 @@
+"""Paths and the one warehouse setting, resolved once for every Dagster piece."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from ingestion.common import PROJECT_ROOT, warehouse_path
+
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
+# The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+OWNERS = ["team:data-engineering"]
+
+
+def export_warehouse_path() -> Path:
+    """Pin WAREHOUSE_PATH to an absolute path: dbt runs in dbt_project/ and must see the same file."""
+    path = warehouse_path()
+    os.environ["WAREHOUSE_PATH"] = str(path)
+    return path
+
+
+def ensure_dbt_manifest() -> Path:
+    """Parse the dbt project when its manifest is missing or older than a model, seed or macro."""
+    sources = [
+        p
+        for folder in ("models", "seeds", "macros", "tests")
+        for p in (DBT_PROJECT_DIR / folder).rglob("*")
+        if p.is_file()
+    ]
+    sources.append(DBT_PROJECT_DIR / "dbt_project.yml")
+    # dbt-duckdb names the database after the file, so a manifest parsed for another
+    # warehouse file points at relations that do not exist here.
+    stamp = DBT_MANIFEST.parent / "warehouse_path.txt"
+    if DBT_MANIFEST.exists() and stamp.exists() and stamp.read_text() == str(warehouse_path()):
+        built = DBT_MANIFEST.stat().st_mtime
+        if all(p.stat().st_mtime <= built for p in sources):
+            return DBT_MANIFEST
+    subprocess.run(
+        [DBT_EXECUTABLE, "parse", "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
+        cwd=DBT_PROJECT_DIR,
+        check=True,
+        env={**os.environ, "WAREHOUSE_PATH": str(warehouse_path())},
+    )
+    stamp.write_text(str(warehouse_path()))
+    return DBT_MANIFEST
