@@ -12,6 +12,7 @@ import json
 import os
 import sys
 import time
+from datetime import date
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,13 +33,15 @@ def main(argv: list[str] | None = None) -> int:
     os.environ["WAREHOUSE_PATH"] = str(warehouse_path())
     prepare_dagster_home()
 
-    world = _ensure_world(args.data, args.scale, args.seed, args.regenerate)
+    world = _ensure_world(args.data, args.scale, args.seed, args.end_date, args.regenerate)
     from ingestion.sample.sandbox import Sandbox
 
     print(f"starting the vendor sandbox for {args.data} ...", flush=True)
-    with Sandbox(args.data, page_size=args.page_size) as sandbox, _environment(
+    with Sandbox(args.data, page_size=args.page_size, port=args.port) as sandbox, _environment(
         source_settings(args.data, world, sandbox.base_urls)
     ):
+        if args.ui:
+            return _serve_ui(sandbox.base_urls)
         outcome = materialize_all()
     print(_summary(outcome, time.monotonic() - started))
     return 0 if outcome["success"] and not outcome["checks_failed"] else 1
@@ -61,24 +64,53 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "42")))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="sample world folder")
     parser.add_argument("--page-size", type=int, default=100, help="sandbox page size")
+    parser.add_argument("--port", type=int, default=0, help="sandbox port (default: any free)")
+    parser.add_argument(
+        "--end-date",
+        type=date.fromisoformat,
+        default=None,
+        help="last day of the sample world (default: yesterday, UTC)",
+    )
+    parser.add_argument(
+        "--ui",
+        action="store_true",
+        help="instead of running, open the Dagster UI with the sandbox serving the APIs",
+    )
     parser.add_argument(
         "--regenerate", action="store_true", help="write the sample world again even if present"
     )
     return parser.parse_args(argv)
 
 
-def _ensure_world(data: Path, scale: float, seed: int, regenerate: bool) -> dict[str, Any]:
-    """Reuse the world on disk when it was made with the same scale and seed."""
+def _ensure_world(
+    data: Path, scale: float, seed: int, end_date: date | None, regenerate: bool
+) -> dict[str, Any]:
+    """Reuse the world on disk when it was made with the same scale, seed (and end date)."""
     manifest = data / "world.json"
     if manifest.exists() and not regenerate:
         world: dict[str, Any] = json.loads(manifest.read_text())
-        if world.get("scale") == scale and world.get("seed") == seed:
+        same_end = end_date is None or world.get("end_date") == end_date.isoformat()
+        if world.get("scale") == scale and world.get("seed") == seed and same_end:
             print(f"sample world: reusing {data} (scale {scale}, seed {seed})", flush=True)
             return world
     from ingestion.sample import generate_world
 
     print(f"sample world: generating scale {scale}, seed {seed} into {data} ...", flush=True)
-    return generate_world(data, scale=scale, seed=seed)
+    return generate_world(data, scale=scale, seed=seed, end_date=end_date)
+
+
+def _serve_ui(base_urls: dict[str, str]) -> int:
+    """Run `dagster dev` with the loaders pointed at the running sandbox, until Ctrl-C."""
+    import subprocess
+
+    print(f"sandbox: {base_urls}")
+    print("Dagster UI: http://127.0.0.1:3000 (Ctrl-C stops the UI and the sandbox)", flush=True)
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1"]
+    try:
+        return subprocess.run(command, cwd=PROJECT_ROOT, check=False).returncode
+    except KeyboardInterrupt:
+        return 0
 
 
 def source_settings(data: Path, world: dict[str, Any], base_urls: dict[str, str]) -> dict[str, str]:

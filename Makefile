@@ -1,0 +1,43 @@
+# Two commands do everything on a fresh machine (Python 3.11 + pip): `make run` and `make test`.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+SCALE ?= 1
+
+.PHONY: install run test test-fast ui lint clean
+
+# (Re)install when pyproject.toml changes; the stamp keeps repeated runs instant.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+## Sample world in, marts out, checks run; prints a summary. SCALE=10 for a bigger world.
+run: install
+	$(BIN)/python -m orchestration.run --scale $(SCALE)
+
+## The whole test suite, slow end-to-end tests included.
+test: install
+	$(BIN)/python -m pytest
+
+## Everything but the tests marked slow.
+test-fast: install
+	$(BIN)/python -m pytest -m "not slow"
+
+## Dagster UI on http://127.0.0.1:3000 with the vendor sandbox serving the sample APIs.
+ui: install
+	$(BIN)/python -m orchestration.run --scale $(SCALE) --ui --port 8765
+
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy ingestion orchestration
+	$(BIN)/sqlfluff lint dbt_project/models
+
+## Remove the warehouse, the sample world and Dagster's run history (not the venv).
+clean:
+	rm -rf data .dagster_home dbt_project/target dbt_project/logs

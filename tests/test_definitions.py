@@ -1,0 +1,78 @@
+"""The Dagster definitions load into one connected graph: source -> raw -> staging -> marts."""
+
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+import pytest
+
+from ingestion.sources import SOURCE_SYSTEMS
+from orchestration.lib.domains import DOMAINS
+from orchestration.lib.project import ensure_dbt_manifest
+
+MARTS = {
+    "fct_active_users_daily",
+    "fct_account_activity_daily",
+    "fct_feature_adoption_weekly",
+    "fct_retention_weekly",
+    "fct_nps_monthly",
+    "fct_csat_monthly",
+    "fct_tickets",
+    "fct_support_daily",
+    "fct_seat_utilization_daily",
+    "dim_accounts",
+    "fct_account_health_weekly",
+    "metrics_daily",
+}
+
+
+@pytest.fixture(scope="module")
+def graph():
+    from orchestration.definitions import defs
+
+    dg.Definitions.validate_loadable(defs)
+    return defs.resolve_asset_graph()
+
+
+def test_every_raw_table_and_mart_is_one_asset(graph) -> None:
+    keys = {key.to_user_string() for key in graph.get_all_asset_keys()}
+    for system in SOURCE_SYSTEMS:
+        for table in system.tables:
+            assert f"{system.dataset}/{table}" in keys
+    assert {f"marts/{name}" for name in MARTS} <= keys
+    manifest = json.loads(ensure_dbt_manifest().read_text())
+    models = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")]
+    sources = manifest["sources"].values()
+    # One node per dbt model/seed, one per raw table (dbt source), nothing else: no duplicates.
+    assert len(keys) == len(models) + len({(s["source_name"], s["name"]) for s in sources}) + len(
+        SOURCE_SYSTEMS
+    )  # + each dataset's rejected_records, produced by the loader and read by no model
+
+
+def test_graph_is_connected_with_no_external_islands(graph) -> None:
+    for key in graph.get_all_asset_keys():
+        node = graph.get(key)
+        assert node.is_materializable, f"{key.to_user_string()} has no producer in the graph"
+    # Every staging model reads from a raw table that a dlt asset produces.
+    staging = [k for k in graph.get_all_asset_keys() if k.path[-1].startswith("stg_")]
+    assert staging
+    for key in staging:
+        parents = {p.path[0] for p in graph.get(key).parent_keys}
+        assert any(p.startswith("raw_") for p in parents), key
+    # Each mart descends from at least one raw table.
+    for name in MARTS:
+        ancestors = graph.upstream_key_iterator(dg.AssetKey(["marts", name]))
+        assert any(a.path[0].startswith("raw_") for a in ancestors), name
+
+
+def test_dbt_tests_are_asset_checks_and_groups_are_domains(graph) -> None:
+    manifest = json.loads(ensure_dbt_manifest().read_text())
+    tests = [n for n in manifest["nodes"].values() if n["resource_type"] == "test"]
+    assert len(graph.asset_check_keys) == len(tests) > 100
+    checked = {check.asset_key.path[-1] for check in graph.asset_check_keys}
+    assert MARTS <= checked
+    groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
+    assert groups == set(DOMAINS)
+    assert graph.get(dg.AssetKey(["marts", "fct_tickets"])).group_name == "support"
+    assert graph.get(dg.AssetKey(["raw_segment", "events"])).group_name == "usage"
