@@ -12,9 +12,9 @@ import json
 import os
 import sys
 import time
-from datetime import date
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import date
 from pathlib import Path
 from typing import Any
 
@@ -37,8 +37,9 @@ def main(argv: list[str] | None = None) -> int:
     from ingestion.sample.sandbox import Sandbox
 
     print(f"starting the vendor sandbox for {args.data} ...", flush=True)
-    with Sandbox(args.data, page_size=args.page_size, port=args.port) as sandbox, _environment(
-        source_settings(args.data, world, sandbox.base_urls)
+    with (
+        Sandbox(args.data, page_size=args.page_size, port=args.port) as sandbox,
+        _environment(source_settings(args.data, world, sandbox.base_urls)),
     ):
         if args.ui:
             return _serve_ui(sandbox.base_urls)
@@ -114,7 +115,7 @@ def _serve_ui(base_urls: dict[str, str]) -> int:
 
 
 def source_settings(data: Path, world: dict[str, Any], base_urls: dict[str, str]) -> dict[str, str]:
-    """dlt settings (env vars) that point every loader at the sample world and the sandbox."""
+    """Dlt settings (env vars) that point every loader at the sample world and the sandbox."""
     creds = world["sandbox"]
     return {
         "SOURCES__SEGMENT__BUCKET_URL": str(data / "events"),
@@ -189,8 +190,8 @@ def warehouse_counts(path: Path) -> dict[str, dict[str, int]]:
     with duckdb.connect(str(path)) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
-            "where ((table_schema like 'raw\\_%' escape '\\' and table_schema not like '%\\_staging'"
-            " escape '\\') or table_schema = 'marts') "
+            "where ((table_schema like 'raw\\_%' escape '\\'"
+            " and table_schema not like '%\\_staging' escape '\\') or table_schema = 'marts') "
             "and table_type = 'BASE TABLE' and table_name not like '\\_dlt%' escape '\\' "
             "order by 1, 2"
         ).fetchall()

@@ -26,9 +26,27 @@ END_DATE = date(2026, 3, 31)
 
 def _run(world: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "orchestration.run", "--data", str(world), "--scale", "0.1",
-         "--seed", "7", "--end-date", END_DATE.isoformat(), "--page-size", "25"],
-        cwd=PROJECT_ROOT, env=env, capture_output=True, text=True, timeout=600, check=False,
+        [
+            sys.executable,
+            "-m",
+            "orchestration.run",
+            "--data",
+            str(world),
+            "--scale",
+            "0.1",
+            "--seed",
+            "7",
+            "--end-date",
+            END_DATE.isoformat(),
+            "--page-size",
+            "25",
+        ],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+        check=False,
     )
 
 
@@ -80,24 +98,27 @@ def _expected_activity(world: Path) -> tuple[dict[date, set[str]], date, date]:
     seen: set[str] = set()
     active: dict[date, set[str]] = defaultdict(set)
     event_days: set[date] = set()
+    messages = []
     for path in sorted((world / "events").rglob("*.jsonl.gz")):
-        for line in gzip.open(path, "rt"):
-            try:
-                message = json.loads(line)
-                timestamp = _parse_ts(message["timestamp"])
-            except (ValueError, KeyError, TypeError):
-                continue  # set aside by the loader: counts nowhere
-            message_id = message.get("messageId")
-            if not message_id or message_id in seen:
-                continue
-            if not (message.get("userId") or message.get("anonymousId")):
-                continue
-            seen.add(message_id)
-            if message.get("type") not in ("track", "page"):
-                continue
-            event_days.add(timestamp.date())
-            if message.get("userId"):
-                active[timestamp.date()].add(message["userId"])
+        with gzip.open(path, "rt") as lines:
+            messages.extend(lines)
+    for line in messages:
+        try:
+            message = json.loads(line)
+            timestamp = _parse_ts(message["timestamp"])
+        except (ValueError, KeyError, TypeError):
+            continue  # set aside by the loader: counts nowhere
+        message_id = message.get("messageId")
+        if not message_id or message_id in seen:
+            continue
+        if not (message.get("userId") or message.get("anonymousId")):
+            continue
+        seen.add(message_id)
+        if message.get("type") not in ("track", "page"):
+            continue
+        event_days.add(timestamp.date())
+        if message.get("userId"):
+            active[timestamp.date()].add(message["userId"])
     return active, min(event_days), max(event_days)
 
 
@@ -144,13 +165,14 @@ def test_active_users_mart_matches_a_count_from_the_raw_files(pipeline) -> None:
     for day in sorted(active):
         for user in active[day]:
             first_active.setdefault(user, day)
+
+    def window(day: date, days: int) -> set[str]:
+        return set().union(*(active.get(day - timedelta(days=i), set()) for i in range(days)))
+
     for activity_date, dau, wau, mau, stickiness, new_users in rows:
-        window = lambda n: set().union(  # noqa: E731
-            *(active.get(activity_date - timedelta(days=i), set()) for i in range(n))
-        )
         assert dau == len(active.get(activity_date, set())), activity_date
-        assert wau == len(window(7)), activity_date
-        assert mau == len(window(28)), activity_date
+        assert wau == len(window(activity_date, 7)), activity_date
+        assert mau == len(window(activity_date, 28)), activity_date
         assert stickiness == (pytest.approx(dau / mau) if mau else None)
         assert new_users == sum(1 for d in first_active.values() if d == activity_date)
     assert max(r[1] for r in rows) > 0

@@ -45,9 +45,7 @@ def test_csv_rows_are_typed_and_bad_rows_kept_with_reason(tmp_path: Path, wareho
         ("L1", "acc_1", 50, date(2026, 1, 1), None, 60000.0),
         ("L3", None, 5, date(2026, 1, 1), date(2026, 6, 30), 1000.0),
     ]
-    rejects = dict(
-        query(warehouse, "select record, reason from raw_file_drop.rejected_records")
-    )
+    rejects = dict(query(warehouse, "select record, reason from raw_file_drop.rejected_records"))
     assert rejects == {
         "r3,2026-01-06T11:00:00Z,u2,acc_2,nps,11,too high": "nps score must be 0-10, got 11",
         "r4,2026-01-06T11:00:00Z,u2,acc_2,csat,0,too low": "csat score must be 1-5, got 0",

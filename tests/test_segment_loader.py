@@ -41,8 +41,15 @@ def test_events_land_typed_in_utc_and_bad_lines_are_set_aside(tmp_path: Path, wa
             track("m3", ts="05/01/2026 10:00"),
             track("m4", user=None),
             track("m5", user="", anonymousId="anon-1"),
-            {"type": "group", "messageId": "m6", "timestamp": "2026-01-05T09:00:00",
-             "userId": "u1", "groupId": "acc_1", "traits": {"name": "Acme"}, "channel": "server"},
+            {
+                "type": "group",
+                "messageId": "m6",
+                "timestamp": "2026-01-05T09:00:00",
+                "userId": "u1",
+                "groupId": "acc_1",
+                "traits": {"name": "Acme"},
+                "channel": "server",
+            },
         ],
     )
     segment.load(str(folder))
@@ -80,7 +87,9 @@ def test_second_run_reads_nothing_and_redelivery_never_duplicates(tmp_path: Path
     assert query(warehouse, "select count(*) from raw_segment.events") == [(2,)]
 
     # A later file re-delivers m2 (now with other content) and brings m3: m2 keeps its first copy.
-    write_events(folder / "b" / "c" / "two.json", [track("m2", user="someone-else"), track("m3")], False)
+    write_events(
+        folder / "b" / "c" / "two.json", [track("m2", user="someone-else"), track("m3")], False
+    )
     segment.load(str(folder))
     rows = query(warehouse, "select message_id, user_id from raw_segment.events order by 1")
     assert rows == [("m1", "u1"), ("m2", "u1"), ("m3", "u1")]

@@ -1,4 +1,4 @@
-"""CSV drops for teams whose survey or license tool is not Typeform or Stripe (SOURCES.md 3b, 4b)."""
+"""CSV drops, for teams whose survey or license tool is not Typeform or Stripe (SOURCES 3b, 4b)."""
 
 from __future__ import annotations
 

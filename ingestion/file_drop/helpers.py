@@ -108,7 +108,9 @@ def read_csv(text: str, file_url: str, table: str, counts: dict[str, int]) -> It
     if missing:
         counts["rejected"] = counts.get("rejected", 0) + 1
         reason = f"header lacks columns {missing}; expected {list(expected)}"
-        yield mark_reject(reject_row(SOURCE_NAME, f"{file_url}:1", lines[0] if lines else "", reason))
+        yield mark_reject(
+            reject_row(SOURCE_NAME, f"{file_url}:1", lines[0] if lines else "", reason)
+        )
         return
     for row in reader:
         line_number = reader.line_num
@@ -119,7 +121,9 @@ def read_csv(text: str, file_url: str, table: str, counts: dict[str, int]) -> It
         except RecordRejected as exc:
             counts["rejected"] = counts.get("rejected", 0) + 1
             text_line = lines[line_number - 1] if line_number - 1 < len(lines) else str(row)
-            yield mark_reject(reject_row(SOURCE_NAME, f"{file_url}:{line_number}", text_line, str(exc)))
+            yield mark_reject(
+                reject_row(SOURCE_NAME, f"{file_url}:{line_number}", text_line, str(exc))
+            )
             continue
         counts["loaded"] = counts.get("loaded", 0) + 1
         record["_source_file"] = file_url

@@ -1,6 +1,5 @@
 """Turn one ingestion source system into one Dagster multi-asset, keyed as its dbt sources."""
 
-
 import json
 from collections.abc import Iterator
 from typing import Any

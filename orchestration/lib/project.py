@@ -17,7 +17,7 @@ OWNERS = ["team:data-engineering"]
 
 
 def export_warehouse_path() -> Path:
-    """Pin WAREHOUSE_PATH to an absolute path: dbt runs in dbt_project/ and must see the same file."""
+    """Pin WAREHOUSE_PATH as an absolute path: dbt runs in dbt_project/ and must see that file."""
     path = warehouse_path()
     os.environ["WAREHOUSE_PATH"] = str(path)
     return path

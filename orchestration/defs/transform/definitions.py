@@ -12,7 +12,7 @@ from orchestration.lib.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, ensure_db
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """`dbt build` runs models and tests in dependency order, so a failed test stops its children."""
+    """`dbt build` runs models and tests in order, so a failed test stops the models after it."""
 
     @dbt_assets(
         manifest=ensure_dbt_manifest(),
