@@ -1,11 +1,12 @@
-"""Composition root: load every piece under defs/ and pin the one warehouse setting."""
+"""Composition root: load every piece under defs/, pin the warehouse, apply freshness policy."""
 
 from pathlib import Path
 
 import dagster as dg
 
+from orchestration.lib.freshness import with_freshness
 from orchestration.lib.project import export_warehouse_path
 
 export_warehouse_path()
 
-defs = dg.load_from_defs_folder(project_root=Path(__file__).resolve().parent.parent)
+defs = with_freshness(dg.load_from_defs_folder(project_root=Path(__file__).resolve().parent.parent))

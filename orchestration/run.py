@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ingestion.common import PROJECT_ROOT, REJECTS_TABLE, warehouse_path
+from orchestration.lib.publish import published_path
 
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "sample"
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
@@ -228,11 +229,13 @@ def _summary(outcome: dict[str, Any], seconds: float) -> str:
     lines += [
         f"elapsed: {seconds:.1f} s",
         f"warehouse: {path}",
+        f"published marts (what analysts and BI open): {published_path()}",
         f"dagster run: {outcome['run_id']} ({'success' if outcome['success'] else 'FAILED'})",
         "",
         "next:",
         "  make ui        # Dagster UI on http://127.0.0.1:3000 (lineage, checks, this run)",
-        f"  .venv/bin/python -c \"import duckdb; duckdb.connect('{path}', read_only=True)"
+        f"  .venv/bin/python -c \"import duckdb; "
+        f"duckdb.connect('{published_path()}', read_only=True)"
         ".sql('select * from marts.fct_active_users_daily order by activity_date desc limit 7')"
         '.show()"',
     ]

@@ -27,12 +27,25 @@ def dbt_source_tables(manifest: dict[str, Any], dataset: str) -> dict[str, str]:
     }
 
 
-def build_source_assets(system: SourceSystem, manifest: dict[str, Any]) -> dg.AssetsDefinition:
-    """One multi-asset per source system: one dlt load writes all of its tables at once."""
+def source_tables(system: SourceSystem, manifest: dict[str, Any]) -> dict[str, str]:
+    """Every table one load of the source writes: its dbt sources, its own tables, rejects."""
     tables = dbt_source_tables(manifest, system.dataset)
     for table in system.tables:
         tables.setdefault(table, "")
     tables.setdefault(REJECTS_TABLE, "Records set aside by the loader, with the reason and where.")
+    return tables
+
+
+def source_asset_keys(system: SourceSystem, manifest: dict[str, Any]) -> list[dg.AssetKey]:
+    """The keys of a source's multi-asset; it is not subsettable, so selections need them all."""
+    return [
+        dg.AssetKey([system.dataset, table]) for table in sorted(source_tables(system, manifest))
+    ]
+
+
+def build_source_assets(system: SourceSystem, manifest: dict[str, Any]) -> dg.AssetsDefinition:
+    """One multi-asset per source system: one dlt load writes all of its tables at once."""
+    tables = source_tables(system, manifest)
     specs = [
         dg.AssetSpec(
             key=[system.dataset, table],
