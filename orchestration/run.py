@@ -183,12 +183,24 @@ def materialize_all() -> dict[str, Any]:
     }
 
 
-def warehouse_counts(path: Path) -> dict[str, dict[str, int]]:
-    """Rows per table of every raw and mart schema, read after the run released the file."""
+def _connect_when_free(path: Path, wait_seconds: float = 600.0) -> Any:
+    """Open the warehouse, waiting while another run holds DuckDB's write lock."""
     import duckdb
 
+    deadline = time.monotonic() + wait_seconds
+    while True:
+        try:
+            return duckdb.connect(str(path))
+        except duckdb.IOException as exc:
+            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+
+
+def warehouse_counts(path: Path) -> dict[str, dict[str, int]]:
+    """Rows per table of every raw and mart schema, read after the run released the file."""
     counts: dict[str, dict[str, int]] = {}
-    with duckdb.connect(str(path)) as con:
+    with _connect_when_free(path) as con:
         tables = con.execute(
             "select table_schema, table_name from information_schema.tables "
             "where ((table_schema like 'raw\\_%' escape '\\'"

@@ -9,7 +9,7 @@ import dagster as dg
 from ingestion.common import REJECTS_TABLE
 from ingestion.sources import SourceSystem
 from orchestration.lib.domains import domain_of
-from orchestration.lib.project import OWNERS
+from orchestration.lib.project import OWNERS, WAREHOUSE_POOL
 
 API_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL)
 
@@ -64,7 +64,7 @@ def build_source_assets(system: SourceSystem, manifest: dict[str, Any]) -> dg.As
         specs=specs,
         description=system.description,
         retry_policy=None if system.kind in ("segment", "csv") else API_RETRY_POLICY,
-        op_tags={"dagster/concurrency_key": "warehouse"},
+        pool=WAREHOUSE_POOL,
     )
     def _load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
         result = system.load()

@@ -14,6 +14,9 @@ DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 # The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 OWNERS = ["team:data-engineering"]
+# Every step that opens the warehouse for writing shares this pool; dagster.yaml gives it one
+# slot, so two runs started together queue their writes instead of failing on DuckDB's lock.
+WAREHOUSE_POOL = "warehouse"
 
 
 def export_warehouse_path() -> Path:

@@ -3,7 +3,7 @@
 import dagster as dg
 
 from orchestration.lib.dlt_assets import load_manifest
-from orchestration.lib.project import OWNERS, ensure_dbt_manifest
+from orchestration.lib.project import OWNERS, WAREHOUSE_POOL, ensure_dbt_manifest
 from orchestration.lib.publish import publish_marts, published_path
 
 
@@ -23,7 +23,7 @@ def defs() -> dg.Definitions:
         group_name="accounts",
         kinds={"duckdb"},
         owners=OWNERS,
-        op_tags={"dagster/concurrency_key": "warehouse"},
+        pool=WAREHOUSE_POOL,
         description=(
             "Every mart copied to its own DuckDB file (MARTS_PATH, default data/analytics.duckdb). "
             "Analysts and BI read this file, so their connections never block the pipeline."

@@ -7,7 +7,12 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
 from orchestration.lib.dbt_translator import ProductOpsDbtTranslator
-from orchestration.lib.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, ensure_dbt_manifest
+from orchestration.lib.project import (
+    DBT_EXECUTABLE,
+    DBT_PROJECT_DIR,
+    WAREHOUSE_POOL,
+    ensure_dbt_manifest,
+)
 
 
 @dg.definitions
@@ -17,7 +22,7 @@ def defs() -> dg.Definitions:
     @dbt_assets(
         manifest=ensure_dbt_manifest(),
         dagster_dbt_translator=ProductOpsDbtTranslator(),
-        op_tags={"dagster/concurrency_key": "warehouse"},
+        pool=WAREHOUSE_POOL,
     )
     def productops_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
         # No fetch_row_counts(): it opens the warehouse from this process while dbt, another

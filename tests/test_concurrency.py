@@ -1,0 +1,55 @@
+"""Two runs started together queue on the warehouse pool instead of failing on DuckDB's lock."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from ingestion.sample import generate_world
+
+pytestmark = pytest.mark.slow
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
+    world = tmp_path / "world"
+    generate_world(world, scale=0.05, seed=3, end_date=date(2026, 2, 28))
+    env = {
+        **os.environ,
+        "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
+    }
+    # The instance exists before the runs, as on any machine that ran once (two processes
+    # creating a new SQLite run storage at the same moment race on its schema).
+    init = "from orchestration.run import prepare_dagster_home; import dagster as dg; "
+    init += "prepare_dagster_home(); dg.DagsterInstance.get().dispose()"
+    subprocess.run([sys.executable, "-c", init], cwd=PROJECT_ROOT, env=env, check=True)
+    command = [sys.executable, "-m", "orchestration.run", "--data", str(world)]
+    command += ["--scale", "0.05", "--seed", "3", "--end-date", "2026-02-28"]
+    runs = [
+        subprocess.Popen(
+            command,
+            cwd=PROJECT_ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [run.communicate(timeout=900)[0] for run in runs]
+    for run, output in zip(runs, outputs, strict=True):
+        assert run.returncode == 0, output[-4000:]
+        assert "Could not set lock" not in output
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
+        dupes = con.execute(
+            "select count(*) - count(distinct message_id) from raw_segment.events"
+        ).fetchall()
+    assert dupes == [(0,)]
