@@ -22,7 +22,8 @@ def freshness_checks(all_keys: list[dg.AssetKey]) -> list[dg.AssetChecksDefiniti
     status, not as an asset check that ops people can see fail beside the data checks; the
     checks are what we want, so the notice is silenced here.
     """
-    hourly, daily = [], []
+    hourly: list[dg.AssetKey] = []
+    daily: list[dg.AssetKey] = []
     for system in SOURCE_SYSTEMS:
         keys = [dg.AssetKey([system.dataset, table]) for table in system.tables]
         (hourly if system.kind in ("zendesk", "typeform", "stripe") else daily).extend(keys)

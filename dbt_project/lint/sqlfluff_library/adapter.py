@@ -6,3 +6,8 @@ def dispatch(macro_name: str, macro_namespace: str | None = None):  # noqa: ANN2
     if macro_name == "json_text":
         return lambda column, key: f"json_extract_string({column}, '$.{key}')"
     raise NotImplementedError(macro_name)
+
+
+def get_relation(database=None, schema=None, identifier=None):  # noqa: ANN001, ANN201, ARG001
+    """adapter.get_relation: at lint time nothing is built yet."""
+    return None

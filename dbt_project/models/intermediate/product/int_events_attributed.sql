@@ -1,3 +1,14 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='activity_date',
+        on_schema_change='fail'
+    )
+}}
+-- depends_on: {{ ref('int_product_reprocess_from') }}
+-- Incremental: a run rebuilds the days from int_product_reprocess_from on (delete+insert on
+-- activity_date).
 -- Identified track and page events (a userId present), each with the account it is
 -- attributed to: context.groupId when present, else the groupId of the user's latest group
 -- call by timestamp over all time (only group calls that carry a userId), else null.
@@ -21,17 +32,22 @@ identified_activity as (
         page_name,
         occurred_at,
         occurred_on,
-        context_group_id
+        context_group_id,
+        dlt_load_id
     from events
     where
         event_type in ('track', 'page')
         and user_id is not null
         and occurred_at is not null
+        {% if is_incremental() -%}
+            and occurred_on >= {{ reprocess_from() }}
+        {%- endif %}
 
 ),
 
 group_calls as (
 
+    -- Same rule as int_user_latest_group (kept inline so the unit tests read only staging).
     select
         user_id,
         group_id,
@@ -73,7 +89,9 @@ final as (
         case
             when identified_activity.context_group_id is not null then 'context_group_id'
             when latest_group.latest_group_id is not null then 'latest_group_call'
-        end as account_attribution
+        end as account_attribution,
+        identified_activity.context_group_id,
+        identified_activity.dlt_load_id
     from identified_activity
     left join latest_group
         on identified_activity.user_id = latest_group.user_id

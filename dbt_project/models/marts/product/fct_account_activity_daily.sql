@@ -1,8 +1,21 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='activity_date',
+        on_schema_change='fail'
+    )
+}}
+-- depends_on: {{ ref('int_product_reprocess_from') }}
+-- Incremental: rebuilds the days from int_product_reprocess_from on (delete+insert).
 with
 
 account_user_days as (
 
     select * from {{ ref('int_account_user_activity_days') }}
+    {% if is_incremental() -%}
+        where activity_date >= {{ reprocess_from() }}
+    {%- endif %}
 
 ),
 

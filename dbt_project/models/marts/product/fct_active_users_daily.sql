@@ -1,3 +1,15 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='activity_date',
+        on_schema_change='fail'
+    )
+}}
+-- depends_on: {{ ref('int_product_reprocess_from') }}
+-- Incremental: rebuilds the days from int_product_reprocess_from on; their 28-day windows
+-- read the user-days from 27 days earlier, and new users still come from each user's first
+-- active day over all history.
 with
 
 bounds as (
@@ -19,7 +31,11 @@ calendar as (
         {{ add_days('cast(day_series.date_ts as date)', -6) }} as wau_window_start,
         {{ add_days('cast(day_series.date_ts as date)', -27) }} as mau_window_start
     from bounds
-    cross join {{ day_series('bounds.first_event_date', 'bounds.as_of_date') }}
+    {% if is_incremental() -%}
+        cross join {{ day_series('greatest(bounds.first_event_date, ' ~ reprocess_from() ~ ')', 'bounds.as_of_date') }}
+    {%- else -%}
+        cross join {{ day_series('bounds.first_event_date', 'bounds.as_of_date') }}
+    {%- endif %}
 
 ),
 
@@ -47,6 +63,10 @@ rolling_users as (
     from calendar
     left join user_days
         on
+            {% if is_incremental() -%}
+                user_days.activity_date >= {{ reprocess_from(-27) }}
+                and
+            {% endif -%}
             calendar.mau_window_start <= user_days.activity_date
             and calendar.activity_date >= user_days.activity_date
     group by calendar.activity_date

@@ -1,3 +1,14 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key=['cohort_week', 'weeks_since_first_active'],
+        on_schema_change='fail'
+    )
+}}
+-- depends_on: {{ ref('int_product_reprocess_from') }}
+-- Incremental: rebuilds the (cohort, period) rows whose period week starts on or after the
+-- week of int_product_reprocess_from; cohorts still come from all history.
 with
 
 bounds as (
@@ -52,6 +63,9 @@ cohort_periods as (
     from cohort_sizes
     cross join bounds
     cross join {{ day_series('cohort_sizes.cohort_week', 'bounds.as_of_date', 7, alias='period_series') }}
+    {% if is_incremental() -%}
+        where cast(period_series.date_ts as date) >= {{ week_start(reprocess_from()) }}
+    {%- endif %}
 
 ),
 
@@ -64,6 +78,9 @@ retained as (
     from cohorts
     inner join user_weeks
         on cohorts.user_id = user_weeks.user_id
+    {% if is_incremental() -%}
+        where user_weeks.activity_week >= {{ week_start(reprocess_from()) }}
+    {%- endif %}
     group by cohorts.cohort_week, user_weeks.activity_week
 
 ),

@@ -1,9 +1,26 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='message_id',
+        on_schema_change='fail'
+    )
+}}
+-- Incremental (docs/metrics.md, "Incremental builds"): a run reads only the rows of completed
+-- dlt loads it has not seen yet. The first copy of a messageId must still win across loads,
+-- so the new rows are ranked together with the kept copies of the same messageIds; the
+-- winners replace them (delete+insert on message_id).
+
 with
 
 source as (
 
     select * from {{ source('raw_segment', 'events') }}
-    where {{ dlt_completed_loads('raw_segment') }}
+    where
+        {{ dlt_completed_loads('raw_segment') }}
+        {% if is_incremental() -%}
+            and _dlt_load_id not in (select distinct kept.dlt_load_id from {{ this }} as kept)
+        {%- endif %}
 
 ),
 
@@ -33,6 +50,37 @@ renamed as (
 
 ),
 
+candidates as (
+
+    select * from renamed
+    {% if is_incremental() %}
+        union all
+        select
+            kept.message_id,
+            kept.event_type,
+            kept.occurred_at,
+            kept.occurred_on,
+            kept.user_id,
+            kept.anonymous_id,
+            kept.event_name,
+            kept.page_name,
+            kept.group_id,
+            kept.context_group_id,
+            kept.trait_name,
+            kept.trait_plan,
+            kept.received_at,
+            kept.sent_at,
+            kept.properties,
+            kept.traits,
+            kept.context,
+            kept.source_file,
+            kept.dlt_load_id
+        from {{ this }} as kept
+        where kept.message_id in (select renamed.message_id from renamed)
+    {% endif %}
+
+),
+
 deduplicated as (
 
     -- A message delivered more than once counts once: its first copy (earliest load, then
@@ -43,7 +91,7 @@ deduplicated as (
             partition by message_id
             order by dlt_load_id, received_at, source_file
         ) as copy_number
-    from renamed
+    from candidates
     where message_id is not null
 
 )

@@ -1,0 +1,104 @@
+{{ config(materialized='table') }}
+-- depends_on: {{ ref('stg_segment__events') }}
+-- depends_on: {{ ref('int_user_latest_group') }}
+-- One row: the first UTC day the incremental product models must rebuild on this run
+-- (docs/metrics.md, "Incremental builds"). It is the earliest of
+--   * the last attributed day already built minus var('lookback_days') (default 3);
+--   * the earliest day of identified track/page events of dlt loads not built yet (a late
+--     event of any age is caught here, not only within the lookback);
+--   * the earliest day of a built event whose account would change because the user's
+--     latest group call changed.
+-- Null (rebuild everything) when int_events_attributed has not been built yet. It reads the
+-- previous state of int_events_attributed by name, not through ref(), which would be a cycle.
+
+{%- set built = none %}
+{%- if execute %}
+    {%- set built = adapter.get_relation(
+        database=this.database,
+        schema=generate_schema_name('intermediate', none),
+        identifier='int_events_attributed'
+    ) %}
+{%- endif %}
+
+with
+
+{% if built is not none and built.is_table %}
+
+    built_events as (
+
+        select * from {{ built }}
+
+    ),
+
+    events as (
+
+        select * from {{ ref('stg_segment__events') }}
+
+    ),
+
+    latest_group as (
+
+        select * from {{ ref('int_user_latest_group') }}
+
+    ),
+
+    lookback as (
+
+        select {{ add_days('max(activity_date)', -(var('lookback_days', 3) | int)) }} as from_date
+        from built_events
+
+    ),
+
+    new_loads as (
+
+        select min(occurred_on) as from_date
+        from events
+        where
+            event_type in ('track', 'page')
+            and user_id is not null
+            and occurred_at is not null
+            and dlt_load_id not in (select distinct built_events.dlt_load_id from built_events)
+
+    ),
+
+    reattributed as (
+
+        select min(built_events.activity_date) as from_date
+        from built_events
+        left join latest_group
+            on built_events.user_id = latest_group.user_id
+        where
+            built_events.context_group_id is null
+            and built_events.account_id is distinct from latest_group.latest_group_id
+
+    ),
+
+    final as (
+
+        select
+            case
+                when lookback.from_date is not null
+                    then
+                        least(
+                            lookback.from_date,
+                            coalesce(new_loads.from_date, lookback.from_date),
+                            coalesce(reattributed.from_date, lookback.from_date)
+                        )
+            end as reprocess_from
+        from lookback
+        cross join new_loads
+        cross join reattributed
+
+    )
+
+{% else %}
+
+    final as (
+
+        select cast(null as date) as reprocess_from
+
+    )
+
+{% endif %}
+
+select * from final

@@ -1,0 +1,41 @@
+-- One row per user with a group call: the groupId of the user's latest group call by
+-- timestamp over all time (only group calls that carry a userId). It attributes the events
+-- without context.groupId (int_events_attributed).
+
+with
+
+events as (
+
+    select * from {{ ref('stg_segment__events') }}
+
+),
+
+group_calls as (
+
+    select
+        user_id,
+        group_id,
+        row_number() over (
+            partition by user_id
+            order by occurred_at desc, received_at desc, message_id desc
+        ) as recency_rank
+    from events
+    where
+        event_type = 'group'
+        and user_id is not null
+        and group_id is not null
+        and occurred_at is not null
+
+),
+
+final as (
+
+    select
+        user_id,
+        group_id as latest_group_id
+    from group_calls
+    where recency_rank = 1
+
+)
+
+select * from final

@@ -1,0 +1,605 @@
+"""Great Expectations suites (`expectations/*.json`) validated against the warehouse.
+
+Why not GX's SQL datasource: on DuckDB every expectation fails inside GX's SQLAlchemy metrics
+(GX issues #10738, #11579). So on DuckDB (`engine="duckdb"`, the default) a table is read into
+pandas *in chunks* and each chunk is validated by GX's pandas engine; on PostgreSQL
+(`engine="postgres"`) the same suite runs through GX's SQL datasource on the whole table.
+
+How chunking stays correct (bounded memory: one chunk of `chunk_rows` rows, only the columns
+the suite names, is in memory at a time):
+
+- The table is split into P = ceil(rows / chunk_rows) partitions by `hash(key) % P`, where key
+  is the column(s) of the suite's first uniqueness expectation (the table's grain). Every
+  copy of a duplicated key lands in the same partition, so a uniqueness expectation validated
+  per partition is exact for the whole table. A further uniqueness expectation on other columns
+  gets its own pass, partitioned by its own key, reading only those columns.
+- Row-level expectations (not null, in set, between, pair comparisons, ...) are summed over
+  chunks: element, missing and unexpected counts add up, `mostly` is re-applied to the totals.
+- Table-level ones are recombined: the row count is the sum of the chunks' counts, a column's
+  max (min) is the max (min) of the chunks', then the bounds are checked once on the total.
+- A type expectation passes when it passes on every chunk (the dtype comes from the table's
+  declared type, so it is the same in every chunk).
+
+Timestamps "not in the future" are `expect_column_max_to_be_between` with
+`max_value: {"$PARAMETER": ...}`: GX's own suite parameters, filled in at validation time with
+now + FUTURE_TOLERANCE (see `runtime_parameters`), on both engines.
+
+Results are rendered with GX's Data Docs renderer into `data/gx_docs/` (override with
+GX_DOCS_DIR): `index.html` plus `validations/<suite>.html`; `data/` is git-ignored.
+"""
+
+from __future__ import annotations
+
+import copy
+import html
+import json
+import math
+import os
+import time
+import uuid
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import dagster as dg
+
+from ingestion.common import PROJECT_ROOT, warehouse_path
+from orchestration.lib.project import WAREHOUSE_POOL
+
+if TYPE_CHECKING:
+    import duckdb
+    import pandas as pd
+    from great_expectations.core import ExpectationSuite, ExpectationSuiteValidationResult
+
+SUITES_DIR = PROJECT_ROOT / "expectations"
+DEFAULT_DOCS_DIR = PROJECT_ROOT / "data" / "gx_docs"
+DEFAULT_CHUNK_ROWS = 200_000
+# Clock skew between a vendor and us; anything later than now + this is "in the future".
+FUTURE_TOLERANCE = timedelta(minutes=10)
+# How long a check waits for a writer (dlt, dbt) to release DuckDB's lock before giving up.
+LOCK_TIMEOUT_SECONDS = 300.0
+
+Engine = Literal["duckdb", "postgres"]
+
+_UNIQUE = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
+_MAX = {"expect_column_max_to_be_between"}
+_MIN = {"expect_column_min_to_be_between"}
+_ROW_COUNT = {"expect_table_row_count_to_be_between"}
+_MAX_PARTIAL = 20
+
+
+@dataclass(frozen=True)
+class Suite:
+    """One suite file: its GX JSON and the warehouse table it guards."""
+
+    name: str
+    table: str  # "schema.table"
+    layer: str  # "raw" or "mart"
+    path: Path
+    spec: Mapping[str, Any]
+
+    @property
+    def asset_key(self) -> dg.AssetKey:
+        """The table's Dagster key: raw tables are [dataset, table], marts are [marts, model]."""
+        return dg.AssetKey(self.table.split("."))
+
+    @property
+    def expectations(self) -> list[dict[str, Any]]:
+        """The suite's expectations as GX JSON dicts (type, kwargs, meta)."""
+        return list(self.spec["expectations"])
+
+
+@dataclass
+class Outcome:
+    """What a validation found, flattened for Dagster metadata and tests."""
+
+    suite: str
+    table: str
+    success: bool
+    rows: int
+    chunks: int
+    evaluated: int
+    failed: int
+    failures: list[dict[str, Any]] = field(default_factory=list)
+    docs_path: Path | None = None
+    result: ExpectationSuiteValidationResult | None = None
+
+    def describe(self) -> str:
+        """One line per failing expectation, naming it, its column and what was observed."""
+        if self.success:
+            return f"{self.suite}: all {self.evaluated} expectations passed on {self.rows} rows"
+        lines = [f"{self.suite}: {self.failed} of {self.evaluated} expectations failed"]
+        lines += [
+            f"- {f['expectation']}({f['column']}): observed {f['observed']}" for f in self.failures
+        ]
+        return "\n".join(lines)
+
+
+def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
+    """Every `expectations/*.json`, sorted by name."""
+    suites = []
+    for path in sorted(folder.glob("*.json")):
+        spec = json.loads(path.read_text())
+        meta = spec.get("meta", {})
+        suites.append(Suite(spec["name"], meta["table"], meta.get("layer", "raw"), path, spec))
+    return suites
+
+
+def runtime_parameters(now: datetime | None = None) -> dict[str, Any]:
+    """Suite parameters computed at run time: the latest instant that is not in the future.
+
+    Timestamps reach pandas as naive UTC (see `_normalise`), so the bound is naive UTC too.
+    """
+    import pandas as pd
+
+    limit = (now or datetime.now(UTC)).astimezone(UTC) + FUTURE_TOLERANCE
+    naive = pd.Timestamp(limit.replace(tzinfo=None))
+    return {
+        "max_timestamp": naive,
+        "max_date": pd.Timestamp(limit.date()),
+        "max_epoch_seconds": int(limit.timestamp()),
+    }
+
+
+def docs_dir() -> Path:
+    """Where Data Docs go: GX_DOCS_DIR, else data/gx_docs/ (git-ignored with data/)."""
+    return Path(os.environ.get("GX_DOCS_DIR", str(DEFAULT_DOCS_DIR)))
+
+
+def validate_table(
+    suite: Suite,
+    *,
+    engine: Engine = "duckdb",
+    warehouse: Path | None = None,
+    connection_string: str | None = None,
+    chunk_rows: int | None = None,
+    now: datetime | None = None,
+    render_to: Path | None = None,
+) -> Outcome:
+    """Validate one suite against its table and render the result as Data Docs.
+
+    `engine="postgres"` needs `connection_string` and runs GX's SQL datasource on the whole
+    table (untested here: the warehouse is DuckDB today).
+    """
+    params = runtime_parameters(now)
+    if engine == "postgres":
+        if not connection_string:
+            raise ValueError("engine='postgres' needs a connection_string")
+        result, rows, chunks = _validate_sql(suite, connection_string, params), -1, 1
+    else:
+        size = chunk_rows or int(os.environ.get("GX_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
+        result, rows, chunks = _validate_duckdb(suite, warehouse or warehouse_path(), size, params)
+    outcome = _outcome(suite, result, rows, chunks)
+    outcome.docs_path = render_docs(result, suite, render_to or docs_dir())
+    return outcome
+
+
+# --- GX plumbing -------------------------------------------------------------------------
+
+
+def _gx_suite(suite: Suite, expectations: list[dict[str, Any]]) -> ExpectationSuite:
+    from great_expectations.core import ExpectationSuite
+    from great_expectations.expectations.expectation_configuration import (
+        ExpectationConfiguration,
+    )
+
+    gx_suite = ExpectationSuite(name=suite.name, meta=dict(suite.spec.get("meta", {})))
+    for expectation in expectations:
+        gx_suite.add_expectation_configuration(
+            ExpectationConfiguration(
+                # An id of our own: chunk results are matched back to expectations by it.
+                id=str(uuid.uuid4()),
+                type=expectation["type"],
+                kwargs=copy.deepcopy(expectation["kwargs"]),
+                meta=expectation.get("meta") or {},
+            )
+        )
+    return gx_suite
+
+
+class _PandasValidator:
+    """An ephemeral GX context with one pandas dataframe asset, reused for every chunk."""
+
+    def __init__(self) -> None:
+        import great_expectations as gx
+
+        self.context = gx.get_context(mode="ephemeral")
+        source = self.context.data_sources.add_pandas("warehouse")
+        self.batch_definition = source.add_dataframe_asset(
+            "chunk"
+        ).add_batch_definition_whole_dataframe("whole_chunk")
+
+    def validate(
+        self, frame: pd.DataFrame, suite: ExpectationSuite, params: Mapping[str, Any]
+    ) -> ExpectationSuiteValidationResult:
+        batch = self.batch_definition.get_batch(batch_parameters={"dataframe": frame})
+        return batch.validate(suite, expectation_parameters=dict(params))
+
+
+def _validate_sql(
+    suite: Suite, connection_string: str, params: Mapping[str, Any]
+) -> ExpectationSuiteValidationResult:
+    """The same suite through GX's SQL datasource (PostgreSQL); no chunking needed there."""
+    import great_expectations as gx
+
+    context = gx.get_context(mode="ephemeral")
+    schema, table = suite.table.split(".")
+    source = context.data_sources.add_postgres("warehouse", connection_string=connection_string)
+    asset = source.add_table_asset(suite.name, table_name=table, schema_name=schema)
+    batch = asset.add_batch_definition_whole_table("whole_table").get_batch()
+    return batch.validate(_gx_suite(suite, suite.expectations), expectation_parameters=dict(params))
+
+
+# --- DuckDB: bounded-memory reads -----------------------------------------------------------
+
+
+def connect_read_only(
+    path: Path, timeout: float = LOCK_TIMEOUT_SECONDS
+) -> duckdb.DuckDBPyConnection:
+    """Open the warehouse read-only, waiting (with backoff) while another process writes it.
+
+    DuckDB lets one process hold a writable file; a read-only open fails with a lock error
+    until the writer closes it. Checks run after their asset's step, so the wait is short.
+    """
+    import duckdb
+
+    deadline, delay = time.monotonic() + timeout, 0.2
+    while True:
+        try:
+            return duckdb.connect(str(path), read_only=True)
+        except duckdb.IOException as error:
+            if "lock" not in str(error).lower() or time.monotonic() > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 5.0)
+
+
+def _columns(expectation: Mapping[str, Any]) -> list[str]:
+    kwargs = expectation["kwargs"]
+    cols = [kwargs[k] for k in ("column", "column_A", "column_B") if k in kwargs]
+    return cols + list(kwargs.get("column_list", []))
+
+
+def _passes(suite: Suite) -> list[tuple[list[str], list[dict[str, Any]]]]:
+    """Split the suite into passes: (partition key, expectations validated in that pass)."""
+    uniques = [e for e in suite.expectations if e["type"] in _UNIQUE]
+    key = _columns(uniques[0]) if uniques else []
+    main = [e for e in suite.expectations if e["type"] not in _UNIQUE or _columns(e) == key]
+    extra = [e for e in uniques if _columns(e) != key]
+    return [(key, main)] + [(_columns(e), [e]) for e in extra]
+
+
+def _quote(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _normalise(frame: pd.DataFrame, types: Mapping[str, str]) -> pd.DataFrame:
+    """Give each column the pandas dtype of its declared DuckDB type, the same in every chunk.
+
+    Without this an integer column with a null becomes float64 in one chunk and int64 in the
+    next, and pandas 3's `str` dtype is unknown to GX 1.24's type check. Timestamps with time
+    zone become naive UTC, which GX's type check and `$PARAMETER` bounds both handle.
+    """
+    import pandas as pd
+
+    for column in frame.columns:
+        declared = types[column].upper()
+        if declared in {
+            "BIGINT",
+            "INTEGER",
+            "SMALLINT",
+            "TINYINT",
+            "UBIGINT",
+            "UINTEGER",
+            "HUGEINT",
+        }:
+            frame[column] = frame[column].astype("Int64")
+        elif declared == "BOOLEAN":
+            frame[column] = frame[column].astype("boolean")
+        elif declared in {"VARCHAR", "JSON", "UUID"}:
+            frame[column] = frame[column].astype(object).where(frame[column].notna(), None)
+        elif declared.startswith("TIMESTAMP WITH TIME ZONE"):
+            frame[column] = frame[column].dt.tz_convert("UTC").dt.tz_localize(None)
+        elif declared == "DATE":
+            frame[column] = pd.to_datetime(frame[column])
+        elif declared.startswith("DECIMAL"):
+            frame[column] = frame[column].astype("float64")
+    return frame
+
+
+def _chunks(
+    con: duckdb.DuckDBPyConnection,
+    table: str,
+    columns: list[str],
+    key: list[str],
+    rows: int,
+    chunk_rows: int,
+    types: Mapping[str, str],
+) -> Iterator[pd.DataFrame]:
+    """Partitions of at most about chunk_rows rows; by hash of the key when there is one."""
+    select = ", ".join(_quote(c) for c in columns)
+    parts = max(1, math.ceil(rows / chunk_rows))
+    if parts == 1:
+        yield _normalise(con.execute(f"select {select} from {table}").fetch_df(), types)
+    elif key:
+        hashed = f"hash({', '.join(_quote(c) for c in key)}) % {parts}"
+        for part in range(parts):
+            frame = con.execute(
+                f"select {select} from {table} where {hashed} = ?", [part]
+            ).fetch_df()
+            yield _normalise(frame, types)
+    else:
+        cursor = con.execute(f"select {select} from {table}")
+        vectors = max(1, chunk_rows // 2048)  # fetch_df_chunk counts DuckDB vectors of 2048 rows
+        while len(frame := cursor.fetch_df_chunk(vectors)):
+            yield _normalise(frame, types)
+
+
+def _validate_duckdb(
+    suite: Suite, warehouse: Path, chunk_rows: int, params: Mapping[str, Any]
+) -> tuple[ExpectationSuiteValidationResult, int, int]:
+    validator = _PandasValidator()
+    schema, name = suite.table.split(".")
+    table = f"{_quote(schema)}.{_quote(name)}"
+    partials: dict[int, list[Any]] = {}  # expectation index -> its result in each chunk
+    first_result = None
+    chunks = 0
+    with connect_read_only(warehouse) as con:
+        declared = dict(
+            con.execute(
+                "select column_name, data_type from information_schema.columns "
+                "where table_schema = ? and table_name = ?",
+                [schema, name],
+            ).fetchall()
+        )
+        if not declared:
+            raise LookupError(f"table {suite.table} is not in {warehouse}")
+        rows = con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
+        order = {id(e): i for i, e in enumerate(suite.expectations)}
+        for key, expectations in _passes(suite):
+            needed = list(dict.fromkeys(c for e in expectations for c in _columns(e)))
+            # A missing column is left out of the read so GX reports it as a failed expectation.
+            present = [c for c in needed if c in declared] or [next(iter(declared))]
+            gx_suite = _gx_suite(suite, expectations)
+            for frame in _chunks(con, table, present, key, rows, chunk_rows, declared):
+                chunks += 1
+                result = validator.validate(frame, gx_suite, params)
+                first_result = first_result or result
+                for expectation, evr in zip(expectations, _in_order(result, gx_suite), strict=True):
+                    partials.setdefault(order[id(expectation)], []).append(evr)
+    assert first_result is not None
+    merged = [_merge(suite.expectations[i], partials[i], params) for i in sorted(partials)]
+    return _suite_result(first_result, merged), rows, chunks
+
+
+def _in_order(result: ExpectationSuiteValidationResult, gx_suite: ExpectationSuite) -> list[Any]:
+    """Results in the suite's order (GX may reorder them), matched by expectation id."""
+    by_id = {r.expectation_config.id: r for r in result.results if r.expectation_config}
+    return [by_id[e.id] for e in gx_suite.expectations]
+
+
+# --- Recombining chunk results ------------------------------------------------------------
+
+
+def _merge(expectation: Mapping[str, Any], parts: list[Any], params: Mapping[str, Any]) -> Any:
+    """One expectation's result for the whole table from its per-chunk results."""
+    merged = copy.deepcopy(parts[0])
+    if len(parts) == 1:
+        return merged
+    kind = expectation["type"]
+    raised = [p for p in parts if (p.exception_info or {}).get("raised_exception")]
+    if raised:
+        return copy.deepcopy(raised[0])
+    results = [p.result or {} for p in parts]
+    if kind in _ROW_COUNT | _MAX | _MIN:
+        observed_values: list[Any] = [
+            v for v in (r.get("observed_value") for r in results) if v is not None and v == v
+        ]
+        if kind in _ROW_COUNT:
+            observed = sum(observed_values)
+        elif not observed_values:
+            observed = None
+        else:
+            observed = max(observed_values) if kind in _MAX else min(observed_values)
+        merged.result["observed_value"] = observed
+        merged.success = _within(observed, expectation["kwargs"], params)
+    elif "element_count" in results[0] and "unexpected_count" in results[0]:
+        totals = {
+            k: sum(int(r.get(k) or 0) for r in results)
+            for k in ("element_count", "missing_count", "unexpected_count")
+        }
+        merged.result.update(totals)
+        present = totals["element_count"] - totals["missing_count"]
+        share = totals["unexpected_count"] / present if present else 0.0
+        merged.result["unexpected_percent"] = 100.0 * share
+        merged.result["unexpected_percent_nonmissing"] = 100.0 * share
+        if totals["element_count"]:
+            merged.result["missing_percent"] = (
+                100.0 * totals["missing_count"] / totals["element_count"]
+            )
+        merged.result["partial_unexpected_list"] = [
+            v for r in results for v in r.get("partial_unexpected_list", [])
+        ][:_MAX_PARTIAL]
+        merged.result.pop("partial_unexpected_counts", None)
+        merged.result.pop("partial_unexpected_index_list", None)
+        mostly = expectation["kwargs"].get("mostly", 1.0)
+        merged.success = (1.0 - share) >= mostly if present else True
+    else:
+        merged.success = all(p.success for p in parts)
+        failing = next((p for p in parts if not p.success), None)
+        if failing is not None:
+            merged.result = copy.deepcopy(failing.result)
+    return merged
+
+
+def _within(observed: Any, kwargs: Mapping[str, Any], params: Mapping[str, Any]) -> bool:
+    def resolve(bound: Any) -> Any:
+        return params[bound["$PARAMETER"]] if isinstance(bound, dict) else bound
+
+    low, high = resolve(kwargs.get("min_value")), resolve(kwargs.get("max_value"))
+    if observed is None:
+        return False
+    if low is not None and (observed < low if not kwargs.get("strict_min") else observed <= low):
+        return False
+    return not (
+        high is not None and (observed > high if not kwargs.get("strict_max") else observed >= high)
+    )
+
+
+def _suite_result(template: Any, results: list[Any]) -> Any:
+    merged = copy.deepcopy(template)
+    merged.results = results
+    evaluated = len(results)
+    passed = sum(1 for r in results if r.success)
+    merged.success = passed == evaluated
+    merged.statistics = {
+        "evaluated_expectations": evaluated,
+        "successful_expectations": passed,
+        "unsuccessful_expectations": evaluated - passed,
+        "success_percent": 100.0 * passed / evaluated if evaluated else None,
+    }
+    return merged
+
+
+def _outcome(suite: Suite, result: Any, rows: int, chunks: int) -> Outcome:
+    failures = []
+    for evr in result.results:
+        if evr.success:
+            continue
+        config = evr.expectation_config
+        kwargs = config.kwargs
+        info = evr.exception_info or {}
+        observed: Any
+        if info.get("raised_exception"):
+            observed = f"error: {str(info.get('exception_message'))[:200]}"
+        elif "observed_value" in (evr.result or {}):
+            observed = evr.result["observed_value"]
+        else:
+            observed = {
+                "unexpected_count": evr.result.get("unexpected_count"),
+                "element_count": evr.result.get("element_count"),
+                "sample": evr.result.get("partial_unexpected_list", [])[:5],
+            }
+        failures.append(
+            {
+                "expectation": config.type,
+                "column": kwargs.get("column")
+                or kwargs.get("column_list")
+                or [kwargs.get("column_A"), kwargs.get("column_B")],
+                "observed": _plain(observed),
+            }
+        )
+    stats = result.statistics
+    return Outcome(
+        suite=suite.name,
+        table=suite.table,
+        success=bool(result.success),
+        rows=rows,
+        chunks=chunks,
+        evaluated=int(stats["evaluated_expectations"]),
+        failed=int(stats["unsuccessful_expectations"]),
+        failures=failures,
+        result=result,
+    )
+
+
+def _plain(value: Any) -> Any:
+    """JSON-friendly observed values for Dagster metadata."""
+    import numpy as np
+
+    def default(item: Any) -> Any:
+        return item.item() if isinstance(item, np.generic) else str(item)
+
+    return json.loads(json.dumps(value, default=default))
+
+
+# --- Data Docs ----------------------------------------------------------------------------
+
+
+def render_docs(result: Any, suite: Suite, folder: Path) -> Path:
+    """Write GX's Data Docs validation page for this suite and refresh the index."""
+    from great_expectations.render.renderer import ValidationResultsPageRenderer
+    from great_expectations.render.view import DefaultJinjaPageView
+
+    page = folder / "validations" / f"{suite.name}.html"
+    page.parent.mkdir(parents=True, exist_ok=True)
+    page.write_text(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)))
+    status = folder / "validations" / f"{suite.name}.status.json"
+    status.write_text(
+        json.dumps(
+            {
+                "suite": suite.name,
+                "table": suite.table,
+                "success": bool(result.success),
+                "statistics": result.statistics,
+                "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        )
+    )
+    _render_index(folder)
+    return page
+
+
+def _render_index(folder: Path) -> None:
+    rows = []
+    for status_file in sorted((folder / "validations").glob("*.status.json")):
+        status = json.loads(status_file.read_text())
+        stats = status["statistics"]
+        rows.append(
+            f"<tr><td><a href='validations/{html.escape(status['suite'])}.html'>"
+            f"{html.escape(status['table'])}</a></td>"
+            f"<td>{'passed' if status['success'] else '<b>FAILED</b>'}</td>"
+            f"<td>{stats['successful_expectations']}/{stats['evaluated_expectations']}</td>"
+            f"<td>{html.escape(status['validated_at'])}</td></tr>"
+        )
+    (folder / "index.html").write_text(
+        "<!doctype html><html><head><meta charset='utf-8'><title>Data Docs</title></head><body>"
+        "<h1>Great Expectations: latest validation per table</h1><table border='1'>"
+        "<tr><th>table</th><th>result</th><th>passed</th><th>validated at (UTC)</th></tr>"
+        + "".join(rows)
+        + "</table></body></html>\n"
+    )
+
+
+# --- Dagster ------------------------------------------------------------------------------
+
+
+def build_gx_check(suite: Suite) -> dg.AssetChecksDefinition:
+    """An asset check for one suite; blocking on raw tables, so bad raw data stops the marts."""
+    blocking = suite.layer == "raw"
+
+    @dg.asset_check(
+        asset=suite.asset_key,
+        name="great_expectations",
+        description=f"Great Expectations suite {suite.path.name} on {suite.table}",
+        blocking=blocking,
+        # Same pool as the dlt and dbt steps: never open the file while one of them writes it.
+        pool=WAREHOUSE_POOL,
+        metadata={"suite": str(suite.path.relative_to(PROJECT_ROOT)), "engine": "duckdb+pandas"},
+    )
+    # Unannotated: dagster cannot read string annotations (this module uses postponed ones).
+    def _check(context) -> dg.AssetCheckResult:  # noqa: ANN001
+        outcome = validate_table(suite)
+        context.log.info(outcome.describe())
+        return dg.AssetCheckResult(
+            passed=outcome.success,
+            severity=dg.AssetCheckSeverity.ERROR,
+            description=outcome.describe()[:2000],
+            metadata={
+                "expectations_evaluated": outcome.evaluated,
+                "expectations_failed": outcome.failed,
+                "rows_validated": outcome.rows,
+                "chunks": outcome.chunks,
+                "failing_expectations": dg.MetadataValue.json(outcome.failures),
+                "data_docs": dg.MetadataValue.path(str(outcome.docs_path)),
+            },
+        )
+
+    return _check
+
+
+def build_gx_checks(suites: list[Suite] | None = None) -> list[dg.AssetChecksDefinition]:
+    """One asset check per suite in expectations/ (or the given suites)."""
+    return [build_gx_check(s) for s in (suites if suites is not None else load_suites())]
