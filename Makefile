@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= 1
 
-.PHONY: install run test test-fast ui lint clean
+.PHONY: install run test test-fast ui lint bench clean
 
 # (Re)install when pyproject.toml changes; the stamp keeps repeated runs instant.
 $(STAMP): pyproject.toml
@@ -37,6 +37,11 @@ lint: install
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy ingestion orchestration
 	$(BIN)/sqlfluff lint dbt_project/models
+
+## Benchmarks: events loader vs DuckDB's read_json at 1M events; full vs incremental marts.
+bench: install
+	$(BIN)/python bench/ingest_events.py
+	$(BIN)/python bench/marts.py --verify
 
 ## Remove the warehouse, the sample world and Dagster's run history (not the venv).
 clean:

@@ -197,3 +197,33 @@ def test_tickets_mart_has_every_ticket_but_the_deleted(pipeline) -> None:
     rows = _query(pipeline["warehouse"], "select ticket_id from marts.fct_tickets")
     assert {r[0] for r in rows} == kept
     assert len(kept) < len(tickets)  # the world plants deleted tickets
+
+
+def test_planted_bad_raw_data_fails_its_blocking_check_and_leaves_marts_as_they_were(
+    pipeline,
+) -> None:
+    """Runs last: it changes the world. A ticket with an unknown status reaches raw_zendesk."""
+    sql = "select * from marts.fct_tickets order by ticket_id"
+    marts_before = _query(pipeline["warehouse"], sql)
+    published_before = _query(pipeline["root"] / "analytics.duckdb", sql)
+    path = pipeline["world"] / "zendesk" / "tickets.jsonl"
+    tickets = [json.loads(line) for line in path.open()]
+    bad = next(t for t in tickets if t["status"] == "open")
+    bad["status"] = "exploded"
+    bad["updated_at"] = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    path.write_text("".join(json.dumps(t) + "\n" for t in tickets))
+
+    env = {
+        **os.environ,
+        "WAREHOUSE_PATH": str(pipeline["warehouse"]),
+        "DAGSTER_HOME": str(pipeline["root"] / "dagster_home"),
+    }
+    run = _run(pipeline["world"], env)
+    assert run.returncode == 1, run.stdout[-3000:]
+    assert "FAILED raw_zendesk/tickets:great_expectations" in run.stdout
+    raw = _query(
+        pipeline["warehouse"], f"select status from raw_zendesk.tickets where id = {bad['id']}"
+    )
+    assert raw == [("exploded",)]  # loaded, then caught by the check
+    assert _query(pipeline["warehouse"], sql) == marts_before
+    assert _query(pipeline["root"] / "analytics.duckdb", sql) == published_before
