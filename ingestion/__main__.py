@@ -13,8 +13,11 @@ from ingestion.sources import BY_NAME, SOURCE_SYSTEMS
 def main(argv: list[str] | None = None) -> int:
     """Load each named source; one failing source does not stop the others."""
     parser = argparse.ArgumentParser(prog="python -m ingestion", description=__doc__)
-    parser.add_argument("sources", nargs="*", choices=[*BY_NAME, []], help="default: all")
+    parser.add_argument("sources", nargs="*", help=f"any of {', '.join(BY_NAME)}; default: all")
     args = parser.parse_args(argv)
+    unknown = [name for name in args.sources if name not in BY_NAME]
+    if unknown:
+        parser.error(f"unknown source {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     failed = []
     print(f"warehouse: {warehouse_path()}")
