@@ -28,11 +28,19 @@ def warehouse_path() -> Path:
     return path
 
 
-def duckdb_destination() -> Any:
-    """A dlt duckdb destination bound to the one warehouse file."""
+def duckdb_destination(global_config: dict[str, Any] | None = None) -> Any:
+    """A dlt duckdb destination bound to the one warehouse file.
+
+    `global_config` sets DuckDB options on each connection dlt opens, e.g. a `memory_limit`
+    so that a large merge spills to disk instead of growing without bound.
+    """
     path = warehouse_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    return dlt.destinations.duckdb(str(path))
+    if not global_config:
+        return dlt.destinations.duckdb(str(path))
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    return dlt.destinations.duckdb(DuckDbCredentials(str(path), global_config=global_config))
 
 
 def pipelines_dir() -> Path:
@@ -40,9 +48,17 @@ def pipelines_dir() -> Path:
     return warehouse_path().parent / ".dlt_pipelines" / warehouse_path().stem
 
 
-def reject_row(source: str, location: str, record: str, reason: str) -> dict[str, Any]:
-    """Build one rejects-table row; its id makes re-reading the same bad record idempotent."""
-    digest = hashlib.sha256(f"{source}\x00{record}\x00{reason}".encode()).hexdigest()[:32]
+def reject_row(
+    source: str, location: str, record: str, reason: str, *, per_location: bool = False
+) -> dict[str, Any]:
+    """Build one rejects-table row; its id makes re-reading the same bad record idempotent.
+
+    API records are identified by their text (a page URL changes with the cursor). File lines
+    are identified by `location` too (`per_location`): the same broken text on two lines, or in
+    two files, is two bad records, and each must be counted.
+    """
+    identity = f"{source}\x00{location if per_location else ''}\x00{record}\x00{reason}"
+    digest = hashlib.sha256(identity.encode()).hexdigest()[:32]
     return {
         "reject_id": digest,
         "source": source,
@@ -74,7 +90,9 @@ def mark_reject(row: dict[str, Any]) -> Any:
     return dlt.mark.with_hints(row, hints, create_table_variant=True)
 
 
-def make_pipeline(pipeline_name: str, dataset_name: str) -> dlt.Pipeline:
+def make_pipeline(
+    pipeline_name: str, dataset_name: str, duckdb_config: dict[str, Any] | None = None
+) -> dlt.Pipeline:
     """A dlt pipeline into the warehouse, its state kept beside the warehouse file."""
     # Arrow batches skip dlt's row normaliser; without these they would carry no load id, and
     # staging could not tell rows of completed loads from rows a crashed load left behind.
@@ -82,7 +100,7 @@ def make_pipeline(pipeline_name: str, dataset_name: str) -> dlt.Pipeline:
     dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
     return dlt.pipeline(
         pipeline_name=pipeline_name,
-        destination=duckdb_destination(),
+        destination=duckdb_destination(duckdb_config),
         dataset_name=dataset_name,
         pipelines_dir=str(pipelines_dir()),
     )

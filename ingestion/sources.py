@@ -24,10 +24,12 @@ class SourceSystem:
     def load(self, **kwargs: Any) -> LoadResult:
         """Run the package's `load()` and count what landed and what was set aside."""
         started = time.monotonic()
+        counts: dict[str, int] = {}
+        if self.kind == "segment":  # may run several loads; it sums their counts itself
+            kwargs.setdefault("row_counts", counts)
         info = importlib.import_module(self.module).load(**kwargs)
         trace = info.pipeline.last_trace
-        counts: dict[str, int] = {}
-        if trace is not None and trace.last_normalize_info is not None:
+        if not counts and trace is not None and trace.last_normalize_info is not None:
             counts = dict(trace.last_normalize_info.row_counts)
         rows = {t: n for t, n in counts.items() if not t.startswith("_dlt") and t != REJECTS_TABLE}
         return LoadResult(

@@ -109,7 +109,13 @@ def read_csv(text: str, file_url: str, table: str, counts: dict[str, int]) -> It
         counts["rejected"] = counts.get("rejected", 0) + 1
         reason = f"header lacks columns {missing}; expected {list(expected)}"
         yield mark_reject(
-            reject_row(SOURCE_NAME, f"{file_url}:1", lines[0] if lines else "", reason)
+            reject_row(
+                SOURCE_NAME,
+                f"{file_url}:1",
+                lines[0] if lines else "",
+                reason,
+                per_location=True,
+            )
         )
         return
     for row in reader:
@@ -122,7 +128,9 @@ def read_csv(text: str, file_url: str, table: str, counts: dict[str, int]) -> It
             counts["rejected"] = counts.get("rejected", 0) + 1
             text_line = lines[line_number - 1] if line_number - 1 < len(lines) else str(row)
             yield mark_reject(
-                reject_row(SOURCE_NAME, f"{file_url}:{line_number}", text_line, str(exc))
+                reject_row(
+                    SOURCE_NAME, f"{file_url}:{line_number}", text_line, str(exc), per_location=True
+                )
             )
             continue
         counts["loaded"] = counts.get("loaded", 0) + 1

@@ -10,23 +10,38 @@ import fsspec
 import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import list_new_files, make_pipeline, mark_reject
+from ingestion.common import list_new_files, make_pipeline, mark_reject, require_setting
 from ingestion.segment.helpers import read_lines
 from ingestion.segment.settings import (
     BATCH_ROWS,
     DATASET_NAME,
+    DUCKDB_CONFIG,
     EVENT_FILE_SUFFIXES,
+    MAX_ROWS_PER_LOAD,
+    PENDING_FILES_KEY,
     PIPELINE_NAME,
+    SOURCE_NAME,
     TABLE_NAME,
 )
 
 __all__ = ["DATASET_NAME", "PIPELINE_NAME", "load", "segment_events"]
 
 
-@dlt.source(name="segment")
-def segment_events(bucket_url: str = dlt.config.value, batch_rows: int = BATCH_ROWS) -> Any:
-    """Every Segment message under `bucket_url`, each file read once, each messageId once."""
-    return events(bucket_url, batch_rows)
+@dlt.source(name=SOURCE_NAME, section=SOURCE_NAME)
+def segment_events(
+    bucket_url: str | None = dlt.config.value,
+    batch_rows: int = BATCH_ROWS,
+    max_rows_per_load: int | None = None,
+) -> Any:
+    """Every Segment message under `bucket_url`, each file read once, each messageId once.
+
+    With `max_rows_per_load`, one run reads whole files until that many rows are taken and
+    leaves the rest for the next run (see `load`), which bounds the memory of one load.
+    """
+    url: str = require_setting(
+        SOURCE_NAME, bucket_url, "bucket_url", " (a folder path or fsspec URL)"
+    )
+    return events(url, batch_rows, max_rows_per_load)
 
 
 @dlt.resource(
@@ -34,24 +49,80 @@ def segment_events(bucket_url: str = dlt.config.value, batch_rows: int = BATCH_R
     write_disposition={"disposition": "merge", "strategy": "insert-only"},
     primary_key="message_id",
 )
-def events(bucket_url: str, batch_rows: int = BATCH_ROWS) -> Iterator[Any]:
+def events(
+    bucket_url: str, batch_rows: int = BATCH_ROWS, max_rows_per_load: int | None = None
+) -> Iterator[Any]:
     """Read new or replaced files only; the per-file cursor lives in the resource state.
 
     The first copy of a message wins (`insert-only`), so a re-delivered file never replaces or
-    duplicates what was loaded. The cursor for a file is recorded after its last row is yielded:
-    dlt commits state with the load, so a crash re-reads the file and dedup absorbs it.
+    duplicates what was loaded. dlt's insert-only merge skips ids already in the table but not
+    duplicates inside one load, so this load's ids are kept in a set, bounded by
+    `max_rows_per_load`. The cursor for a file is recorded after its last row is yielded: dlt
+    commits state with the load, so a crash re-reads the file and dedup absorbs it.
     """
-    seen: dict[str, str] = dlt.current.resource_state().setdefault("files", {})
+    state = dlt.current.resource_state()
+    seen: dict[str, str] = state.setdefault("files", {})
     seen_ids: set[str] = set()
-    for file_url, mtime, _ in list_new_files(bucket_url, EVENT_FILE_SUFFIXES, seen):
+    column_types = _column_types()
+    pending = list_new_files(bucket_url, EVENT_FILE_SUFFIXES, seen)
+    taken = 0
+    for index, (file_url, mtime, _) in enumerate(pending):
+        if max_rows_per_load is not None and taken >= max_rows_per_load:
+            state[PENDING_FILES_KEY] = len(pending) - index
+            return
         compression = "gzip" if file_url.endswith(".gz") else None
         with fsspec.open(file_url, "rb", compression=compression) as handle:
-            for item in read_lines(iter(handle), file_url, batch_rows, seen_ids):
-                yield item if isinstance(item, pa.Table) else mark_reject(item)
+            for item in read_lines(iter(handle), file_url, batch_rows, seen_ids, column_types):
+                if isinstance(item, pa.Table):
+                    taken += item.num_rows
+                    yield item
+                else:
+                    taken += 1
+                    yield mark_reject(item)
         seen[file_url] = mtime
+    state[PENDING_FILES_KEY] = 0
 
 
-def load(bucket_url: str | None = None) -> LoadInfo:
-    """Load the events into the warehouse (config `SOURCES__SEGMENT__BUCKET_URL`)."""
-    source = segment_events(bucket_url) if bucket_url else segment_events()
-    return make_pipeline(PIPELINE_NAME, DATASET_NAME).run(source)
+def _column_types() -> dict[str, str]:
+    """Data types the events table already has, so new batches never contradict them."""
+    try:
+        schema = dlt.current.source_schema()
+    except Exception:  # noqa: BLE001 - outside a pipeline (a bare iteration): nothing known yet
+        return {}
+    if TABLE_NAME not in schema.tables:
+        return {}
+    columns = schema.get_table_columns(TABLE_NAME)
+    return {name: str(col["data_type"]) for name, col in columns.items() if col.get("data_type")}
+
+
+def load(
+    bucket_url: str | None = None,
+    *,
+    max_rows_per_load: int | None = MAX_ROWS_PER_LOAD,
+    row_counts: dict[str, int] | None = None,
+) -> LoadInfo:
+    """Load the events into the warehouse (config `SOURCES__SEGMENT__BUCKET_URL`).
+
+    A backlog larger than `max_rows_per_load` is loaded as several dlt loads, one after the
+    other, each committed with its file cursors: memory stays bounded (the in-load dedup set,
+    DuckDB's merge) and a crash loses at most the load in flight. `row_counts`, if given, is
+    filled with the rows per table summed over those loads. Returns the last load's info.
+    """
+    kwargs: dict[str, Any] = {"max_rows_per_load": max_rows_per_load}
+    if bucket_url:
+        kwargs["bucket_url"] = bucket_url
+    pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME, dict(DUCKDB_CONFIG))
+    while True:
+        info = pipeline.run(segment_events(**kwargs))
+        trace = pipeline.last_trace
+        if row_counts is not None and trace is not None and trace.last_normalize_info:
+            for table, rows in trace.last_normalize_info.row_counts.items():
+                row_counts[table] = row_counts.get(table, 0) + rows
+        if not _pending_files(pipeline):
+            return info
+
+
+def _pending_files(pipeline: dlt.Pipeline) -> int:
+    """Files the last run left for the next one (0 when it read everything)."""
+    resources = pipeline.state.get("sources", {}).get(SOURCE_NAME, {}).get("resources", {})
+    return int(resources.get(TABLE_NAME, {}).get(PENDING_FILES_KEY, 0))

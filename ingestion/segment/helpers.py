@@ -13,7 +13,6 @@ import pyarrow as pa
 
 from ingestion.common import reject_row
 from ingestion.segment.settings import (
-    JSON_FIELDS,
     KNOWN_FIELDS,
     SOURCE_NAME,
     TEXT_FIELDS,
@@ -37,6 +36,7 @@ _COLUMN_ORDER = [
     "context",
 ]
 _TS_TYPE = pa.timestamp("us", tz="UTC")
+_RESERVED = frozenset(_COLUMN_ORDER) | {"_source_file", "_dlt_load_id", "_dlt_id"}
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 
 
@@ -48,11 +48,14 @@ def parse_timestamp(value: Any, field_name: str) -> datetime:
     """ISO-8601 to an aware UTC datetime; a timestamp without offset is UTC (METRICS.md)."""
     if not isinstance(value, str) or not value:
         raise BadRecord(f"{field_name} is missing or not a string")
-    text = _FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
     try:
-        parsed = datetime.fromisoformat(text)
-    except ValueError as exc:
-        raise BadRecord(f"{field_name} is not an ISO-8601 timestamp: {value!r}") from exc
+        parsed = datetime.fromisoformat(value)  # fast path: what senders write almost always
+    except ValueError:
+        text = _FRACTION.sub(r"\1", value.strip().replace("Z", "+00:00").replace("z", "+00:00"))
+        try:
+            parsed = datetime.fromisoformat(text)
+        except ValueError as exc:
+            raise BadRecord(f"{field_name} is not an ISO-8601 timestamp: {value!r}") from exc
     if parsed.tzinfo is None:
         return parsed.replace(tzinfo=UTC)
     return parsed.astimezone(UTC)
@@ -84,48 +87,82 @@ class EventBatch:
 
     def add(self, message: dict[str, Any], source_file: str) -> None:
         """Validate and append one message, or raise BadRecord without touching the batch."""
-        row: dict[str, Any] = {}
-        for key, column in TEXT_FIELDS.items():
+        get = message.get
+        texts = []
+        for key in TEXT_FIELDS:
             try:
-                row[column] = _text(message.get(key))
+                texts.append(_text(get(key)))
             except BadRecord as exc:
                 raise BadRecord(f"{key}: {exc}") from None
-        if row["message_id"] is None:
+        message_id, kind, user_id, anonymous_id, event, name, group_id = texts
+        if message_id is None:
             raise BadRecord("messageId is missing")
-        if row["type"] is None:
+        if kind is None:
             raise BadRecord("type is missing")
-        if row["user_id"] is None and row["anonymous_id"] is None:
+        if user_id is None and anonymous_id is None:
             raise BadRecord("neither userId nor anonymousId is present")
-        row["timestamp"] = parse_timestamp(message.get("timestamp"), "timestamp")
-        for key in ("receivedAt", "sentAt"):
-            value = message.get(key)
-            row[TIMESTAMP_FIELDS[key]] = (
-                None if value in (None, "") else parse_timestamp(value, key)
-            )
-        context = message.get("context")
+        timestamp = parse_timestamp(get("timestamp"), "timestamp")
+        received = get("receivedAt")
+        received_at = None if received in (None, "") else parse_timestamp(received, "receivedAt")
+        sent = get("sentAt")
+        sent_at = None if sent in (None, "") else parse_timestamp(sent, "sentAt")
+        context = get("context")
         group = context.get("groupId") if isinstance(context, dict) else None
-        row["context_group_id"] = None if group in (None, "") else str(group)
-        for key, column in JSON_FIELDS.items():
-            row[column] = _json_text(message.get(key))
+        context_group_id = None if group in (None, "") else str(group)
+        row = (
+            message_id,
+            kind,
+            timestamp,
+            user_id,
+            anonymous_id,
+            event,
+            name,
+            group_id,
+            context_group_id,
+            received_at,
+            sent_at,
+            _json_text(get("properties")),
+            _json_text(get("traits")),
+            _json_text(context),
+        )
 
-        extra = {k: v for k, v in message.items() if k not in KNOWN_FIELDS}
-        for key, values in self.extras.items():
+        extras = self.extras
+        extra = (
+            {}
+            if KNOWN_FIELDS.issuperset(message)
+            else {k: v for k, v in message.items() if k not in KNOWN_FIELDS}
+        )
+        for key, values in extras.items():
             values.append(extra.pop(key, None))
         for key, value in extra.items():
-            self.extras[key] = [None] * self.rows + [value]
-        for column, values in self.columns.items():
-            values.append(row[column])
+            extras[key] = [None] * self.rows + [value]
+        for values, value in zip(self._lists, row, strict=True):
+            values.append(value)
         self.source_files.append(source_file)
         self.rows += 1
 
-    def to_arrow(self) -> pa.Table:
-        """Typed Arrow table; nested extra fields are stored as JSON text."""
+    def __post_init__(self) -> None:
+        self._lists = [self.columns[column] for column in _COLUMN_ORDER]
+
+    def to_arrow(self, column_types: dict[str, str] | None = None) -> pa.Table:
+        """Typed Arrow table; unknown fields keep their type, a conflicting value a variant.
+
+        `column_types` maps extra columns to the dlt data type they already have (from the
+        schema or earlier batches) and is updated with the columns this batch adds. A value
+        of another type goes to `<column>__v_<type>`, as dlt's own normaliser does with
+        rows: nothing is cast or lost, and Arrow never carries a type the table cannot take.
+        """
+        types = {} if column_types is None else column_types
         arrays: dict[str, pa.Array] = {}
         for column, values in self.columns.items():
             kind = _TS_TYPE if column in TIMESTAMP_FIELDS.values() else pa.string()
             arrays[column] = pa.array(values, type=kind)
         for key, values in self.extras.items():
-            arrays[_extra_column(key)] = _extra_array(values)
+            column = _extra_column(key)
+            while column in arrays or column in _RESERVED:  # `user_id` beside `userId`: keep both
+                column += "_extra"
+            for name, array in _extra_arrays(column, values, types).items():
+                arrays[name] = array
         arrays["_source_file"] = pa.array(self.source_files, type=pa.string())
         return pa.table(arrays)
 
@@ -136,18 +173,71 @@ def _extra_column(key: str) -> str:
     return re.sub(r"[^a-z0-9_]+", "_", snake).strip("_") or "field"
 
 
-def _extra_array(values: list[Any]) -> pa.Array:
-    """Scalars keep their type when consistent; nested or mixed values become JSON text."""
-    if any(isinstance(v, dict | list) for v in values):
-        return pa.array([_json_text(v) for v in values], type=pa.string())
-    try:
-        return pa.array(values)
-    except (pa.ArrowInvalid, pa.ArrowTypeError):
-        return pa.array([None if v is None else str(v) for v in values], type=pa.string())
+_ARROW_TYPES = {
+    "bool": pa.bool_(),
+    "bigint": pa.int64(),
+    "double": pa.float64(),
+    "text": pa.string(),
+}
+
+
+def _dlt_type(value: Any) -> str:
+    """The dlt data type a JSON scalar lands as; nested values are stored as JSON text."""
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, int):
+        return "bigint" if -(2**63) <= value < 2**63 else "text"
+    if isinstance(value, float):
+        return "double"
+    return "text"
+
+
+def _as(value: Any, kind: str) -> Any:
+    if kind == "text" and not isinstance(value, str):
+        return _json_text(value) if isinstance(value, dict | list) else str(value)
+    if kind == "double":
+        return float(value)
+    return value
+
+
+def _extra_arrays(column: str, values: list[Any], types: dict[str, str]) -> dict[str, pa.Array]:
+    """Split one unknown field's values into its column and, for other types, variants."""
+    kinds = [None if v is None else _dlt_type(v) for v in values]
+    present = [k for k in kinds if k is not None]
+    if not present and column not in types:
+        return {column: pa.array(values, type=pa.string())}
+    target = types.setdefault(column, present[0] if present else "text")
+    arrow_type = _ARROW_TYPES.get(target, pa.string())
+    if all(kind == target for kind in present):  # the usual case: no conflict, one pass
+        return {
+            column: pa.array(
+                [_as(v, target) if v is not None else None for v in values], type=arrow_type
+            )
+        }
+    size = len(values)
+    by_kind: dict[str, list[Any]] = {}
+    for index, (value, kind) in enumerate(zip(values, kinds, strict=True)):
+        if kind is None:
+            continue
+        if kind == "bigint" and target == "double":
+            kind = "double"  # an integral number in a float column is no conflict
+        if kind not in by_kind:
+            by_kind[kind] = [None] * size
+        by_kind[kind][index] = _as(value, kind)
+    result = {column: pa.array(by_kind.pop(target, [None] * size), type=arrow_type)}
+    for kind, variant_values in by_kind.items():
+        variant = f"{column}__v_{kind}"
+        types.setdefault(variant, kind)
+        result[variant] = pa.array(variant_values, type=_ARROW_TYPES[kind])
+    return result
 
 
 def read_lines(
-    lines: Iterator[bytes], source_file: str, batch_rows: int, seen_ids: set[str]
+    lines: Iterator[bytes],
+    source_file: str,
+    batch_rows: int,
+    seen_ids: set[str],
+    column_types: dict[str, str] | None = None,
 ) -> Iterator[pa.Table | dict[str, Any]]:
     """Yield Arrow batches of good events and reject rows (dicts) for bad lines.
 
@@ -172,10 +262,10 @@ def read_lines(
         except BadRecord as exc:
             yield _reject(source_file, number, line, str(exc))
         if batch.rows >= batch_rows:
-            yield batch.to_arrow()
+            yield batch.to_arrow(column_types)
             batch = EventBatch()
     if batch.rows:
-        yield batch.to_arrow()
+        yield batch.to_arrow(column_types)
 
 
 def _reject(source_file: str, line_number: int, line: bytes, reason: str) -> dict[str, Any]:
@@ -184,4 +274,5 @@ def _reject(source_file: str, line_number: int, line: bytes, reason: str) -> dic
         f"{source_file}:{line_number}",
         line.decode("utf-8", errors="replace"),
         reason,
+        per_location=True,
     )

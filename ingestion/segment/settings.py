@@ -7,6 +7,12 @@ SOURCE_NAME = "segment"
 
 EVENT_FILE_SUFFIXES = (".jsonl", ".json", ".gz")
 BATCH_ROWS = 50_000
+# A backlog is loaded in dlt loads of about this many rows (whole files): the in-load dedup
+# set and DuckDB's merge then hold one load's rows, not the whole backlog's.
+MAX_ROWS_PER_LOAD = 1_000_000
+PENDING_FILES_KEY = "pending_files"
+# DuckDB spills the insert-only merge to disk past this, instead of growing with the load.
+DUCKDB_CONFIG = {"memory_limit": "512MB", "preserve_insertion_order": False}
 
 # Segment field -> raw column. Ids and names are text; timestamps are parsed to UTC.
 TEXT_FIELDS = {

@@ -1,0 +1,133 @@
+"""Kill the events loader with SIGKILL mid-load, run it again: the raw table ends exactly right."""
+
+from __future__ import annotations
+
+import gzip
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+import pytest
+from conftest import query
+
+from ingestion import segment
+
+pytestmark = pytest.mark.slow
+
+ROOT = Path(__file__).resolve().parent.parent
+FILES = 6
+LINES_PER_FILE = 5_000
+ROWS_PER_LOAD = 10_000  # two files a load: three dlt loads, so the kill lands between commits
+
+
+def write_backlog(folder: Path) -> set[str]:
+    """Six gzip files; every file re-delivers ten messages of the one before, one bad line."""
+    expected: set[str] = set()
+    previous: list[bytes] = []
+    for number in range(FILES):
+        lines = []
+        for row in range(LINES_PER_FILE):
+            message_id = f"m-{number}-{row}"
+            expected.add(message_id)
+            lines.append(
+                orjson.dumps(
+                    {
+                        "type": "track",
+                        "messageId": message_id,
+                        "timestamp": "2026-01-05T10:00:00.123+01:00",
+                        "userId": f"u{row % 50}",
+                        "event": "Report Created",
+                        "properties": {"report_id": row},
+                        "context": {"groupId": f"acc_{row % 7}"},
+                    }
+                )
+            )
+        body = lines + previous[:10] + [b"{broken"]
+        previous = lines
+        path = folder / f"2026/01/{number + 1:02d}/part-{number}.jsonl.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(gzip.compress(b"\n".join(body) + b"\n", compresslevel=1, mtime=0))
+    return expected
+
+
+def run_loader_child(folder: Path, warehouse: Path) -> subprocess.Popen[bytes]:
+    code = (
+        "from ingestion import segment; "
+        f"segment.load({str(folder)!r}, max_rows_per_load={ROWS_PER_LOAD})"
+    )
+    env = {**os.environ, "WAREHOUSE_PATH": str(warehouse), "RUNTIME__LOG_LEVEL": "ERROR"}
+    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
+
+
+def packages(warehouse: Path, stage: str) -> list[Path]:
+    root = warehouse.parent / ".dlt_pipelines" / warehouse.stem / segment.PIPELINE_NAME
+    folder = root / ("normalize/extracted" if stage == "extracted" else f"load/{stage}")
+    return [p for p in folder.glob("*") if p.is_dir()] if folder.exists() else []
+
+
+def message_ids(warehouse: Path, completed_only: bool = False) -> list[str]:
+    completed = (
+        " where _dlt_load_id in (select load_id from raw_segment._dlt_loads where status = 0)"
+        if completed_only
+        else ""
+    )
+    rows = query(warehouse, f"select message_id from raw_segment.events{completed} order by 1")
+    return [row[0] for row in rows]
+
+
+def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_run(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "events"
+    expected = write_backlog(folder)
+
+    # Kill once the first load is committed and the next one is under way.
+    child = run_loader_child(folder, warehouse)
+    deadline = time.monotonic() + 120
+    killed_while = ""
+    while child.poll() is None and time.monotonic() < deadline:
+        if packages(warehouse, "loaded"):
+            in_flight = [s for s in ("extracted", "new", "normalized") if packages(warehouse, s)]
+            if in_flight:
+                child.send_signal(signal.SIGKILL)
+                killed_while = ",".join(in_flight)
+                break
+        time.sleep(0.005)
+    child.wait(timeout=60)
+    assert killed_while, "the loader finished before it could be killed mid-load"
+    assert child.returncode == -signal.SIGKILL
+
+    # Staging's filter: only rows of loads recorded with status 0 count. They are whole files.
+    counted = message_ids(warehouse, completed_only=True)
+    assert 0 < len(counted) < len(expected)
+    assert len(counted) == len(set(counted))
+    loads = query(warehouse, "select load_id, status from raw_segment._dlt_loads")
+    loaded_ids = {p.name for p in packages(warehouse, "loaded")}
+    assert {load_id for load_id, _ in loads} == loaded_ids  # no unfinished load is recorded
+    orphans = query(
+        warehouse,
+        "select distinct _dlt_load_id from raw_segment.events where _dlt_load_id not in "
+        "(select load_id from raw_segment._dlt_loads where status = 0)",
+    )
+    assert not {load_id for (load_id,) in orphans} & loaded_ids
+
+    # Resume to completion in a fresh process, as an operator would.
+    resumed = run_loader_child(folder, warehouse)
+    assert resumed.wait(timeout=180) == 0
+
+    # The same files loaded without interruption into another warehouse.
+    reference = tmp_path / "reference" / "warehouse.duckdb"
+    reference.parent.mkdir()
+    monkeypatch.setenv("WAREHOUSE_PATH", str(reference))
+    segment.load(str(folder), max_rows_per_load=ROWS_PER_LOAD)
+
+    resumed_ids = message_ids(warehouse)
+    assert resumed_ids == message_ids(reference) == sorted(expected)
+    assert message_ids(warehouse, completed_only=True) == resumed_ids  # every row's load done
+    rejects = "select location, reason from raw_segment.rejected_records order by 1"
+    assert query(warehouse, rejects) == query(reference, rejects)
+    assert len(query(warehouse, rejects)) == FILES
