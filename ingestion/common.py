@@ -360,3 +360,19 @@ def column(data_type: TDataType, nullable: bool = True) -> TColumnSchema:
     if not nullable:
         hint["nullable"] = False
     return hint
+
+
+def add_row_counts(pipeline: dlt.Pipeline, row_counts: dict[str, int] | None) -> None:
+    """Add the rows per table of the pipeline's last run to `row_counts` (when given)."""
+    trace = pipeline.last_trace
+    if row_counts is None or trace is None or trace.last_normalize_info is None:
+        return
+    for table, rows in trace.last_normalize_info.row_counts.items():
+        row_counts[table] = row_counts.get(table, 0) + rows
+
+
+def run_counted(pipeline: dlt.Pipeline, source: Any, row_counts: dict[str, int] | None) -> Any:
+    """Run one load and add its rows per table to `row_counts`; return dlt's LoadInfo."""
+    info = pipeline.run(source)
+    add_row_counts(pipeline, row_counts)
+    return info

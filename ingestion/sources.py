@@ -24,13 +24,8 @@ class SourceSystem:
     def load(self, **kwargs: Any) -> LoadResult:
         """Run the package's `load()` and count what landed and what was set aside."""
         started = time.monotonic()
-        counts: dict[str, int] = {}
-        if self.kind == "segment":  # may run several loads; it sums their counts itself
-            kwargs.setdefault("row_counts", counts)
-        info = importlib.import_module(self.module).load(**kwargs)
-        trace = info.pipeline.last_trace
-        if not counts and trace is not None and trace.last_normalize_info is not None:
-            counts = dict(trace.last_normalize_info.row_counts)
+        counts: dict[str, int] = {}  # summed over every dlt load the package runs
+        importlib.import_module(self.module).load(row_counts=counts, **kwargs)
         rows = {t: n for t, n in counts.items() if not t.startswith("_dlt") and t != REJECTS_TABLE}
         return LoadResult(
             source=self.name,

@@ -10,7 +10,14 @@ import dlt
 import fsspec
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import column, list_new_files, make_pipeline, merge_resource, require_setting
+from ingestion.common import (
+    column,
+    list_new_files,
+    make_pipeline,
+    merge_resource,
+    require_setting,
+    run_counted,
+)
 from ingestion.file_drop.helpers import read_csv
 from ingestion.file_drop.settings import CSV_SUFFIXES, DATASET_NAME, PIPELINE_NAME, SOURCE_NAME
 
@@ -84,6 +91,7 @@ def file_drop(surveys_url: str | None = None, licenses_url: str | None = None) -
     return resources
 
 
-def load(**source_kwargs: Any) -> LoadInfo:
+def load(row_counts: dict[str, int] | None = None, **source_kwargs: Any) -> LoadInfo:
     """Load the CSV drops into raw_file_drop; kwargs override config."""
-    return make_pipeline(PIPELINE_NAME, DATASET_NAME).run(file_drop(**source_kwargs))
+    pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME)
+    return run_counted(pipeline, file_drop(**source_kwargs), row_counts)

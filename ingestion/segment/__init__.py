@@ -10,7 +10,13 @@ import fsspec
 import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import list_new_files, make_pipeline, mark_reject, require_setting
+from ingestion.common import (
+    list_new_files,
+    make_pipeline,
+    mark_reject,
+    require_setting,
+    run_counted,
+)
 from ingestion.segment.helpers import read_lines
 from ingestion.segment.settings import (
     BATCH_ROWS,
@@ -113,11 +119,7 @@ def load(
         kwargs["bucket_url"] = bucket_url
     pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME, dict(DUCKDB_CONFIG))
     while True:
-        info = pipeline.run(segment_events(**kwargs))
-        trace = pipeline.last_trace
-        if row_counts is not None and trace is not None and trace.last_normalize_info:
-            for table, rows in trace.last_normalize_info.row_counts.items():
-                row_counts[table] = row_counts.get(table, 0) + rows
+        info = run_counted(pipeline, segment_events(**kwargs), row_counts)
         if not _pending_files(pipeline):
             return info
 

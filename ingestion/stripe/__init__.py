@@ -8,7 +8,13 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import MissingSettingError, make_pipeline, merge_resource, require_setting
+from ingestion.common import (
+    MissingSettingError,
+    make_pipeline,
+    merge_resource,
+    require_setting,
+    run_counted,
+)
 from ingestion.stripe.helpers import iter_list, make_session
 from ingestion.stripe.settings import (
     COLUMNS,
@@ -48,6 +54,7 @@ def stripe_source(
     return [listed(resource) for resource in RESOURCES]
 
 
-def load(**source_kwargs: Any) -> LoadInfo:
+def load(row_counts: dict[str, int] | None = None, **source_kwargs: Any) -> LoadInfo:
     """Load Stripe into raw_stripe; kwargs override config (base_url, api_key)."""
-    return make_pipeline(PIPELINE_NAME, DATASET_NAME).run(stripe_source(**source_kwargs))
+    pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME)
+    return run_counted(pipeline, stripe_source(**source_kwargs), row_counts)

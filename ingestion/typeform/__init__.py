@@ -9,7 +9,13 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import MissingSettingError, make_pipeline, merge_resource, require_setting
+from ingestion.common import (
+    MissingSettingError,
+    make_pipeline,
+    merge_resource,
+    require_setting,
+    run_counted,
+)
 from ingestion.typeform.helpers import flatten_response, iter_responses, make_session
 from ingestion.typeform.settings import (
     COLUMNS,
@@ -61,6 +67,7 @@ def typeform_responses(
     return merge_resource(responses, name=TABLE_NAME, primary_key="response_id", columns=COLUMNS)
 
 
-def load(**source_kwargs: Any) -> LoadInfo:
+def load(row_counts: dict[str, int] | None = None, **source_kwargs: Any) -> LoadInfo:
     """Load the responses into raw_typeform; kwargs override config (form_id, access_token...)."""
-    return make_pipeline(PIPELINE_NAME, DATASET_NAME).run(typeform_responses(**source_kwargs))
+    pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME)
+    return run_counted(pipeline, typeform_responses(**source_kwargs), row_counts)

@@ -9,7 +9,13 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import MissingSettingError, make_pipeline, merge_resource, require_setting
+from ingestion.common import (
+    MissingSettingError,
+    make_pipeline,
+    merge_resource,
+    require_setting,
+    run_counted,
+)
 from ingestion.zendesk.helpers import cursor_list, incremental_tickets, make_session
 from ingestion.zendesk.settings import (
     COLUMNS,
@@ -66,9 +72,10 @@ def zendesk_support(
     ]
 
 
-def load(**source_kwargs: Any) -> LoadInfo:
+def load(row_counts: dict[str, int] | None = None, **source_kwargs: Any) -> LoadInfo:
     """Load Zendesk into raw_zendesk; kwargs override config (base_url, email, api_token...)."""
-    return make_pipeline(PIPELINE_NAME, DATASET_NAME).run(zendesk_support(**source_kwargs))
+    pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME)
+    return run_counted(pipeline, zendesk_support(**source_kwargs), row_counts)
 
 
 __all__ += ["MissingSettingError"]
