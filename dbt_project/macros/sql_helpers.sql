@@ -13,7 +13,7 @@
 
 {#- Vendor Unix seconds (integer or float) to a UTC timestamptz. -#}
 {% macro unix_to_timestamp(column) -%}
-    to_timestamp(cast({{ column }} as double))
+    to_timestamp(cast({{ column }} as double precision))
 {%- endmacro %}
 
 {#- The Monday that starts the ISO week of a date. -#}
@@ -28,7 +28,7 @@
 
 {#- A decimal ratio, null when the denominator is 0 (METRICS.md). -#}
 {% macro safe_ratio(numerator, denominator) -%}
-    cast({{ numerator }} as double) / nullif({{ denominator }}, 0)
+    cast({{ numerator }} as double precision) / nullif({{ denominator }}, 0)
 {%- endmacro %}
 
 {#- `date + n days` as a DATE. -#}

@@ -61,7 +61,7 @@ stripe_licenses as (
         cast(coalesce(item_totals.seats, 0) as bigint) as seats,
         {{ utc_date('subscriptions.started_at') }} as starts_on,
         {{ utc_date('subscriptions.ended_at') }} as ends_on,
-        cast(coalesce(item_totals.annual_price, 0) as double) as annual_price,
+        cast(coalesce(item_totals.annual_price, 0) as double precision) as annual_price,
         item_totals.currency
     from subscriptions
     left join item_totals

@@ -76,7 +76,7 @@ final as (
         cast(latest_group_call.plan as varchar) as plan,
         cast(accounts.first_seen_at as timestamptz) as first_seen_at,
         cast(coalesce(active_licenses.seats_purchased, 0) as bigint) as seats_purchased,
-        cast(coalesce(active_licenses.arr, 0) as double) as arr,
+        cast(coalesce(active_licenses.arr, 0) as double precision) as arr,
         active_licenses.account_id is not null as is_active_customer
     from accounts
     left join latest_group_call

@@ -102,7 +102,7 @@ sentiment as (
     select
         account_id,
         week_start,
-        avg(cast(score as double)) as average_score
+        avg(cast(score as double precision)) as average_score
     from nps_in_window
     where answer_rank = 1
     group by account_id, week_start
@@ -130,7 +130,7 @@ components as (
         coalesce(10.0 * sentiment.average_score, 50.0) as sentiment_score,
         50.0 + 50.0 * greatest(
             least(
-                cast(coalesce(this_week.active_users, 0) - coalesce(earlier_week.active_users, 0) as double)
+                cast(coalesce(this_week.active_users, 0) - coalesce(earlier_week.active_users, 0) as double precision)
                 / greatest(coalesce(earlier_week.active_users, 0), 1),
                 1
             ),
@@ -178,7 +178,7 @@ scored as (
             + weight_row.sentiment_weight * components.sentiment_score
             + weight_row.trend_weight * components.trend_score
             as decimal(18, 6)
-        ), 1) as double) as health_score
+        ), 1) as double precision) as health_score
     from components
     cross join weight_row
 
@@ -189,10 +189,10 @@ final as (
     select
         cast(account_id as varchar) as account_id,
         cast(week_start as date) as week_start,
-        cast(usage_score as double) as usage_score,
-        cast(support_score as double) as support_score,
-        cast(sentiment_score as double) as sentiment_score,
-        cast(trend_score as double) as trend_score,
+        cast(usage_score as double precision) as usage_score,
+        cast(support_score as double precision) as support_score,
+        cast(sentiment_score as double precision) as sentiment_score,
+        cast(trend_score as double precision) as trend_score,
         health_score,
         cast(
             case

@@ -33,7 +33,7 @@ company_usage as (
             activity_date as metric_date,
             '{{ metric }}' as metric_name,
             cast(null as varchar) as account_id,
-            cast({{ metric }} as double) as value
+            cast({{ metric }} as double precision) as value
         from active_users_daily
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -50,7 +50,7 @@ company_support as (
             activity_date as metric_date,
             '{{ metric }}' as metric_name,
             cast(null as varchar) as account_id,
-            cast({{ metric }} as double) as value
+            cast({{ metric }} as double precision) as value
         from support_daily
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -64,7 +64,7 @@ account_activity as (
             activity_date as metric_date,
             '{{ metric }}' as metric_name,
             account_id,
-            cast({{ metric }} as double) as value
+            cast({{ metric }} as double precision) as value
         from account_activity_daily
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -78,7 +78,7 @@ account_seats as (
             activity_date as metric_date,
             '{{ metric }}' as metric_name,
             account_id,
-            cast({{ metric }} as double) as value
+            cast({{ metric }} as double precision) as value
         from seat_utilization_daily
         {% if not loop.last %}union all{% endif %}
     {% endfor %}
@@ -101,5 +101,5 @@ select
     cast(metric_date as date) as metric_date,
     cast(metric_name as varchar) as metric_name,
     cast(account_id as varchar) as account_id,
-    cast(value as double) as value
+    cast(value as double precision) as value
 from final

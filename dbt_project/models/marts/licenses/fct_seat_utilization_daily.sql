@@ -54,7 +54,7 @@ final as (
         cast(
             greatest(account_days.seats_purchased - coalesce(active_users.active_users_28d, 0), 0) as bigint
         ) as unused_seats,
-        cast(account_days.arr as double) as arr
+        cast(account_days.arr as double precision) as arr
     from account_days
     left join active_users
         on

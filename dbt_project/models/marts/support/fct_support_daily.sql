@@ -77,7 +77,7 @@ final as (
         cast(coalesce(created.tickets_created, 0) as bigint) as tickets_created,
         cast(coalesce(solved.tickets_solved, 0) as bigint) as tickets_solved,
         cast(backlog.backlog as bigint) as backlog,
-        cast(created.median_first_reply_minutes_business as double) as median_first_reply_minutes_business,
+        cast(created.median_first_reply_minutes_business as double precision) as median_first_reply_minutes_business,
         {{ safe_ratio('created.breached_tickets', 'created.replied_tickets') }} as sla_breach_rate
     from calendar
     inner join backlog

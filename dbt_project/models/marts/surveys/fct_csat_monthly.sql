@@ -71,7 +71,7 @@ final as (
         cast(source as varchar) as source,
         cast(responses as bigint) as responses,
         cast(satisfied as bigint) as satisfied,
-        cast(round(100.0 * satisfied / responses, 1) as double) as csat_pct
+        cast(round(100.0 * satisfied / responses, 1) as double precision) as csat_pct
     from counted
 
 )

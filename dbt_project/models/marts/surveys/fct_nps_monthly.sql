@@ -55,7 +55,7 @@ final as (
         cast(promoters as bigint) as promoters,
         cast(passives as bigint) as passives,
         cast(detractors as bigint) as detractors,
-        cast(round(100.0 * (promoters - detractors) / responses, 1) as double) as nps
+        cast(round(100.0 * (promoters - detractors) / responses, 1) as double precision) as nps
     from counted
 
 )

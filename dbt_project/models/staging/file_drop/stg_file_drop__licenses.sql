@@ -17,7 +17,7 @@ renamed as (
         cast(seats as bigint) as seats,
         cast(starts_on as date) as starts_on,
         cast(ends_on as date) as ends_on,
-        cast(annual_price as double) as annual_price,
+        cast(annual_price as double precision) as annual_price,
         currency,
         _source_file as source_file,
         _dlt_load_id as dlt_load_id
