@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= 1
 
-.PHONY: install run test test-fast ui lint bench clean
+.PHONY: install run test test-fast ui lint bench clean postgres-server run-postgres postgres-stop
 
 # (Re)install when pyproject.toml changes; the stamp keeps repeated runs instant.
 $(STAMP): pyproject.toml
@@ -20,8 +20,9 @@ install: $(STAMP)
 run: install
 	$(BIN)/python -m orchestration.run --scale $(SCALE)
 
-## The whole test suite, slow end-to-end tests included.
-test: install
+## The whole test suite, slow end-to-end tests included, on DuckDB and on a throwaway
+## PostgreSQL server (installed from Debian's packages when missing).
+test: install postgres-server
 	$(BIN)/python -m pytest
 
 ## Everything but the tests marked slow.
@@ -31,6 +32,21 @@ test-fast: install
 ## Dagster UI on http://127.0.0.1:3000 with the vendor sandbox serving the sample APIs.
 ui: install
 	$(BIN)/python -m orchestration.run --scale $(SCALE) --ui --port 8765
+
+## PostgreSQL server binaries (apt-get install postgresql) when missing.
+postgres-server:
+	@bash tools/install_postgres.sh
+
+PG_DIR := data/postgres
+## `make run` on a local throwaway PostgreSQL server in data/postgres (WAREHOUSE=postgres),
+## left running so that you can query it; `make postgres-stop` stops and deletes it.
+run-postgres: install postgres-server
+	$(BIN)/python -m tools.pg_cluster ensure $(PG_DIR) > /dev/null
+	eval "$$($(BIN)/python -m tools.pg_cluster env $(PG_DIR))" && \
+		$(BIN)/python -m orchestration.run --scale $(SCALE)
+
+postgres-stop:
+	$(BIN)/python -m tools.pg_cluster stop $(PG_DIR)
 
 lint: install
 	$(BIN)/ruff check .
@@ -45,4 +61,5 @@ bench: install
 
 ## Remove the warehouse, the sample world and Dagster's run history (not the venv).
 clean:
+	test ! -f $(PG_DIR)/cluster.json || $(BIN)/python -m tools.pg_cluster stop $(PG_DIR)
 	rm -rf data .dagster_home dbt_project/target dbt_project/logs

@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from ingestion.common import warehouse_path
+from ingestion.common import WarehouseSettingError, describe_warehouse
 from ingestion.sources import BY_NAME, SOURCE_SYSTEMS
 
 
@@ -20,7 +20,11 @@ def main(argv: list[str] | None = None) -> int:
         parser.error(f"unknown source {', '.join(unknown)}; choose from {', '.join(BY_NAME)}")
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     failed = []
-    print(f"warehouse: {warehouse_path()}")
+    try:
+        print(f"warehouse: {describe_warehouse()}")
+    except WarehouseSettingError as error:
+        print(f"ingestion: {error}", file=sys.stderr)
+        return 2
     for system in [BY_NAME[name] for name in args.sources] or list(SOURCE_SYSTEMS):
         try:
             result = system.load()

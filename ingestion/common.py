@@ -28,6 +28,89 @@ def warehouse_path() -> Path:
     return path
 
 
+ENGINES = ("duckdb", "postgres")
+POSTGRES_SETTING = "DESTINATION__POSTGRES__CREDENTIALS"
+
+
+class WarehouseSettingError(ValueError):
+    """`WAREHOUSE` names no supported engine, or the PostgreSQL connection is not set."""
+
+
+def warehouse_engine() -> str:
+    """`WAREHOUSE`: `duckdb` (the default, an embedded file) or `postgres` (a server).
+
+    The one setting that switches dlt's destination, dbt's target, the Great Expectations
+    checks and the Dagster resources (docs/postgres.md).
+    """
+    engine = (os.environ.get("WAREHOUSE") or "duckdb").strip().lower()
+    if engine not in ENGINES:
+        raise WarehouseSettingError(
+            f"WAREHOUSE={engine!r} is not supported: set WAREHOUSE=duckdb (the default) or "
+            "WAREHOUSE=postgres (docs/postgres.md)"
+        )
+    return engine
+
+
+def postgres_credentials() -> Any:
+    """The server dlt loads into when `WAREHOUSE=postgres`, from dlt's usual secrets.
+
+    `DESTINATION__POSTGRES__CREDENTIALS=postgresql://user:password@host:5432/database`, or its
+    parts (`DESTINATION__POSTGRES__CREDENTIALS__HOST`, ...), or `[destination.postgres]
+    credentials = "..."` in `.dlt/secrets.toml`. dbt and the GX checks read the same setting.
+    """
+    from dlt.common.configuration import resolve_configuration
+    from dlt.common.configuration.exceptions import ConfigFieldMissingException
+    from dlt.destinations.impl.postgres.configuration import PostgresCredentials
+
+    try:
+        return resolve_configuration(
+            PostgresCredentials(), sections=("destination", "postgres", "credentials")
+        )
+    except ConfigFieldMissingException as error:
+        missing = ", ".join(error.fields)
+        raise WarehouseSettingError(
+            f"WAREHOUSE=postgres, but the PostgreSQL connection lacks: {missing}. "
+            f"Set {POSTGRES_SETTING}=postgresql://user:password@host:5432/database, or "
+            "`credentials` under [destination.postgres] in .dlt/secrets.toml (docs/postgres.md)."
+        ) from None
+
+
+def postgres_url() -> str:
+    """`postgres_credentials()` as one connection string (psycopg2, SQLAlchemy, GX)."""
+    return str(postgres_credentials().to_native_representation())
+
+
+def dbt_env() -> dict[str, str]:
+    """Environment for a dbt process: its target, and where that target's warehouse is.
+
+    `dbt_project/profiles.yml` reads these: `WAREHOUSE` picks the output, `WAREHOUSE_PATH` is
+    the DuckDB file, and the `DBT_POSTGRES_*` variables are the server (taken apart from the
+    dlt setting so that dlt and dbt can never point at two different databases).
+    """
+    engine = warehouse_engine()
+    env = {"WAREHOUSE": engine, "WAREHOUSE_PATH": str(warehouse_path())}
+    if engine == "postgres":
+        credentials = postgres_credentials()
+        env.update(
+            DBT_POSTGRES_HOST=str(credentials.host),
+            DBT_POSTGRES_PORT=str(credentials.port or 5432),
+            DBT_POSTGRES_USER=str(credentials.username),
+            DBT_POSTGRES_PASSWORD=str(credentials.password or ""),
+            DBT_POSTGRES_DBNAME=str(credentials.database),
+            # UTC days everywhere (METRICS.md), whatever the server's default zone is.
+            PGOPTIONS="-c TimeZone=UTC",
+        )
+    return env
+
+
+def describe_warehouse() -> str:
+    """The warehouse in words, for progress output and summaries (no password)."""
+    if warehouse_engine() == "postgres":
+        server = postgres_credentials()
+        return f"PostgreSQL {server.host}:{server.port}/{server.database} (WAREHOUSE=postgres)"
+    return str(warehouse_path())
+
+
 def duckdb_destination(global_config: dict[str, Any] | None = None) -> Any:
     """A dlt duckdb destination bound to the one warehouse file.
 
@@ -43,8 +126,23 @@ def duckdb_destination(global_config: dict[str, Any] | None = None) -> Any:
     return dlt.destinations.duckdb(DuckDbCredentials(str(path), global_config=global_config))
 
 
+def destination(duckdb_config: dict[str, Any] | None = None) -> Any:
+    """The dlt destination `WAREHOUSE` selects; `duckdb_config` applies to DuckDB only."""
+    if warehouse_engine() == "postgres":
+        return dlt.destinations.postgres(credentials=postgres_credentials())
+    return duckdb_destination(duckdb_config)
+
+
 def pipelines_dir() -> Path:
-    """Where dlt keeps pipeline state: beside the warehouse, so a fresh warehouse starts fresh."""
+    """Where dlt keeps pipeline state: beside the warehouse, so a fresh warehouse starts fresh.
+
+    On PostgreSQL the folder is named after the server and database: dlt restores a pipeline's
+    state from the destination when the local folder is missing, and must never mix two.
+    """
+    if warehouse_engine() == "postgres":
+        credentials = postgres_credentials()
+        name = f"postgres-{credentials.host}-{credentials.port}-{credentials.database}"
+        return warehouse_path().parent / ".dlt_pipelines" / name
     return warehouse_path().parent / ".dlt_pipelines" / warehouse_path().stem
 
 
@@ -93,14 +191,14 @@ def mark_reject(row: dict[str, Any]) -> Any:
 def make_pipeline(
     pipeline_name: str, dataset_name: str, duckdb_config: dict[str, Any] | None = None
 ) -> dlt.Pipeline:
-    """A dlt pipeline into the warehouse, its state kept beside the warehouse file."""
+    """A dlt pipeline into the warehouse `WAREHOUSE` selects, its state kept beside the file."""
     # Arrow batches skip dlt's row normaliser; without these they would carry no load id, and
     # staging could not tell rows of completed loads from rows a crashed load left behind.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
     return dlt.pipeline(
         pipeline_name=pipeline_name,
-        destination=duckdb_destination(duckdb_config),
+        destination=destination(duckdb_config),
         dataset_name=dataset_name,
         pipelines_dir=str(pipelines_dir()),
     )

@@ -18,7 +18,16 @@ from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ingestion.common import PROJECT_ROOT, REJECTS_TABLE, warehouse_path
+from ingestion.common import (
+    PROJECT_ROOT,
+    REJECTS_TABLE,
+    WarehouseSettingError,
+    dbt_env,
+    describe_warehouse,
+    postgres_url,
+    warehouse_engine,
+    warehouse_path,
+)
 from orchestration.lib.publish import published_path
 
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "sample"
@@ -31,7 +40,12 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     # dlt's notes on all-null vendor columns would drown the progress and the summary.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
-    os.environ["WAREHOUSE_PATH"] = str(warehouse_path())
+    try:  # a bad WAREHOUSE or a missing PostgreSQL connection stops here, naming the fix
+        os.environ.update(dbt_env())
+        print(f"warehouse: {describe_warehouse()}", flush=True)
+    except WarehouseSettingError as error:
+        print(f"make run: {error}", file=sys.stderr)
+        return 2
     prepare_dagster_home()
 
     world = _ensure_world(args.data, args.scale, args.seed, args.end_date, args.regenerate)
@@ -197,18 +211,31 @@ def _connect_when_free(path: Path, wait_seconds: float = 600.0) -> Any:
             time.sleep(1.0)
 
 
+TABLES_SQL = (
+    "select table_schema, table_name from information_schema.tables "
+    "where ((table_schema like 'raw\\_%' escape '\\'"
+    " and table_schema not like '%\\_staging' escape '\\') or table_schema = 'marts') "
+    "and table_type = 'BASE TABLE' and table_name not like '\\_dlt%' escape '\\' "
+    "order by 1, 2"
+)
+
+
 def warehouse_counts(path: Path) -> dict[str, dict[str, int]]:
-    """Rows per table of every raw and mart schema, read after the run released the file."""
+    """Rows per table of every raw and mart schema, read after the run released the warehouse."""
     counts: dict[str, dict[str, int]] = {}
+    if warehouse_engine() == "postgres":
+        import psycopg2
+
+        with psycopg2.connect(postgres_url()) as pg, pg.cursor() as cursor:
+            cursor.execute(TABLES_SQL)
+            for schema, table in cursor.fetchall():
+                cursor.execute(f'select count(*) from "{schema}"."{table}"')
+                counts.setdefault(schema, {})[table] = cursor.fetchone()[0]
+        return counts
+    if not path.exists():
+        return counts
     with _connect_when_free(path) as con:
-        tables = con.execute(
-            "select table_schema, table_name from information_schema.tables "
-            "where ((table_schema like 'raw\\_%' escape '\\'"
-            " and table_schema not like '%\\_staging' escape '\\') or table_schema = 'marts') "
-            "and table_type = 'BASE TABLE' and table_name not like '\\_dlt%' escape '\\' "
-            "order by 1, 2"
-        ).fetchall()
-        for schema, table in tables:
+        for schema, table in con.execute(TABLES_SQL).fetchall():
             rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchall()
             counts.setdefault(schema, {})[table] = rows[0][0]
     return counts
@@ -216,7 +243,8 @@ def warehouse_counts(path: Path) -> dict[str, dict[str, int]]:
 
 def _summary(outcome: dict[str, Any], seconds: float) -> str:
     path = warehouse_path()
-    counts = warehouse_counts(path) if path.exists() else {}
+    postgres = warehouse_engine() == "postgres"
+    counts = warehouse_counts(path)
     lines = ["", "=" * 72, "product-ops warehouse: run summary", "=" * 72]
     rejected_total = 0
     for schema, tables in counts.items():
@@ -238,17 +266,31 @@ def _summary(outcome: dict[str, Any], seconds: float) -> str:
     )
     for failure in outcome["step_failures"]:
         lines.append(f"step FAILED: {failure[:400]}")
+    status = "success" if outcome["success"] else "FAILED"
+    example = "select * from marts.fct_active_users_daily order by activity_date desc limit 7"
+    if postgres:
+        lines += [
+            f"elapsed: {seconds:.1f} s",
+            f"warehouse: {describe_warehouse()}",
+            "marts (what analysts and BI query): schema marts on that server",
+            f"dagster run: {outcome['run_id']} ({status})",
+            "",
+            "next:",
+            "  make ui        # Dagster UI on http://127.0.0.1:3000 (lineage, checks, this run)",
+            f'  psql "$DESTINATION__POSTGRES__CREDENTIALS" -c "{example}"',
+        ]
+        return "\n".join(lines)
     lines += [
         f"elapsed: {seconds:.1f} s",
         f"warehouse: {path}",
         f"published marts (what analysts and BI open): {published_path()}",
-        f"dagster run: {outcome['run_id']} ({'success' if outcome['success'] else 'FAILED'})",
+        f"dagster run: {outcome['run_id']} ({status})",
         "",
         "next:",
         "  make ui        # Dagster UI on http://127.0.0.1:3000 (lineage, checks, this run)",
-        f"  .venv/bin/python -c \"import duckdb; "
+        f'  .venv/bin/python -c "import duckdb; '
         f"duckdb.connect('{published_path()}', read_only=True)"
-        ".sql('select * from marts.fct_active_users_daily order by activity_date desc limit 7')"
+        f".sql('{example}')"
         '.show()"',
     ]
     return "\n".join(lines)

@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import duckdb
 import pytest
+
+from tools import pg_cluster
+from tools.pg_cluster import Cluster
 
 
 @pytest.fixture
@@ -21,3 +26,28 @@ def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
     """Read the warehouse after a load released it."""
     with duckdb.connect(str(warehouse), read_only=True) as con:
         return con.execute(sql).fetchall()
+
+
+@pytest.fixture(scope="session")
+def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    """A throwaway PostgreSQL server for the whole test run, stopped and deleted at the end.
+
+    Needs Debian's postgresql package (`make test` and .ci/run install it when missing); a
+    missing server is an error, not a skip.
+    """
+    with pg_cluster.running(tmp_path_factory.mktemp("postgres") / "cluster") as cluster:
+        pg_cluster.wait_ready(cluster)
+        yield cluster
+
+
+@pytest.fixture
+def postgres_warehouse(
+    postgres_server: Cluster, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> Cluster:
+    """A fresh database on the test server, and WAREHOUSE=postgres pointing at it."""
+    label = "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
+    name = f"t{uuid.uuid4().hex[:8]}_{label}"
+    database = postgres_server.create_database(name)
+    for key, value in database.env().items():
+        monkeypatch.setenv(key, value)
+    return database

@@ -1,4 +1,5 @@
-"""`make run` in small: generate a world, run the whole Dagster graph twice, check real marts.
+"""`make run` in small, on both engines: one world, the whole Dagster graph run twice on DuckDB
+and twice on PostgreSQL, real marts checked, and the two engines' marts compared row for row.
 
 Expected values are computed here straight from the generated files, independently of dbt.
 """
@@ -8,15 +9,20 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import shutil
 import subprocess
 import sys
 from collections import defaultdict
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg2
 import pytest
+
+from tools.compare_marts import differences, read_duckdb, read_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -50,41 +56,89 @@ def _run(world: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
     )
 
 
-@pytest.fixture(scope="module")
-def pipeline(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
-    root = tmp_path_factory.mktemp("e2e")
-    env = {
-        **os.environ,
-        "WAREHOUSE_PATH": str(root / "warehouse.duckdb"),
-        "DAGSTER_HOME": str(root / "dagster_home"),
-    }
-    first = _run(root / "world", env)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    counts_after_first = _raw_counts(root / "warehouse.duckdb")
-    # An analyst holds a connection to the published marts while the pipeline runs again.
-    with duckdb.connect(str(root / "analytics.duckdb"), read_only=True) as analyst:
-        before = analyst.execute("select count(*) from marts.fct_tickets").fetchall()
-        second = _run(root / "world", env)
-        assert analyst.execute("select count(*) from marts.fct_tickets").fetchall() == before
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    return {
-        "root": root,
-        "world": root / "world",
-        "warehouse": root / "warehouse.duckdb",
-        "first": first.stdout,
-        "second": second.stdout,
-        "counts_after_first": counts_after_first,
-    }
+ENGINES = ["duckdb", "postgres"]
 
 
-def _raw_counts(path: Path) -> dict[str, int]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        tables = con.execute(
+@dataclass
+class Pipeline:
+    """One engine's run of the sample world: where its warehouse is and what the runs printed."""
+
+    engine: str
+    root: Path
+    world: Path
+    env: dict[str, str]
+    first: str = ""
+    second: str = ""
+    counts_after_first: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def warehouse(self) -> Path:
+        return self.root / "warehouse.duckdb"
+
+    @property
+    def url(self) -> str:
+        return self.env.get("DESTINATION__POSTGRES__CREDENTIALS", "")
+
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
+        if self.engine == "postgres":
+            with psycopg2.connect(self.url) as con, con.cursor() as cursor:
+                cursor.execute(sql)
+                return cursor.fetchall()
+        return _query(self.warehouse, sql)
+
+    def raw_counts(self) -> dict[str, int]:
+        tables = self.query(
             "select table_schema || '.' || table_name from information_schema.tables "
             "where table_schema like 'raw_%' and table_schema not like '%_staging' "
             "and table_name not like '_dlt%'"
-        ).fetchall()
-        return {t: con.execute(f"select count(*) from {t}").fetchall()[0][0] for (t,) in tables}
+        )
+        return {t: self.query(f"select count(*) from {t}")[0][0] for (t,) in tables}
+
+
+@pytest.fixture(scope="module")
+def pipelines(tmp_path_factory: pytest.TempPathFactory, postgres_server) -> dict[str, Pipeline]:
+    """The same sample world run twice on each engine (the second run must add nothing)."""
+    root = tmp_path_factory.mktemp("e2e")
+    database = postgres_server.create_database("e2e")
+    built: dict[str, Pipeline] = {}
+    for engine in ENGINES:
+        folder = root / engine
+        env = {
+            **os.environ,
+            "WAREHOUSE": engine,
+            "WAREHOUSE_PATH": str(folder / "warehouse.duckdb"),
+            "DAGSTER_HOME": str(folder / "dagster_home"),
+            "GX_DOCS_DIR": str(folder / "gx_docs"),
+        }
+        if engine == "postgres":
+            env.update(database.env())
+        else:
+            env.pop("DESTINATION__POSTGRES__CREDENTIALS", None)
+        pipeline = Pipeline(engine, folder, folder / "world", env)
+        if built:  # the very same files, so that the two engines' marts can be compared
+            shutil.copytree(next(iter(built.values())).world, pipeline.world)
+        first = _run(pipeline.world, env)
+        assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+        pipeline.first = first.stdout
+        pipeline.counts_after_first = pipeline.raw_counts()
+        if engine == "duckdb":
+            # An analyst holds a connection to the published marts while the pipeline runs again.
+            with duckdb.connect(str(folder / "analytics.duckdb"), read_only=True) as analyst:
+                before = analyst.execute("select count(*) from marts.fct_tickets").fetchall()
+                second = _run(pipeline.world, env)
+                after = analyst.execute("select count(*) from marts.fct_tickets").fetchall()
+                assert after == before
+        else:
+            second = _run(pipeline.world, env)
+        assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+        pipeline.second = second.stdout
+        built[engine] = pipeline
+    return built
+
+
+@pytest.fixture(params=ENGINES)
+def pipeline(request: pytest.FixtureRequest, pipelines: dict[str, Pipeline]) -> Pipeline:
+    return pipelines[request.param]
 
 
 def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
@@ -127,46 +181,67 @@ def _expected_activity(world: Path) -> tuple[dict[date, set[str]], date, date]:
 
 
 def test_run_succeeds_with_every_check_passing_and_prints_the_summary(pipeline) -> None:
-    out = pipeline["second"]
+    out = pipeline.second
     assert "checks: " in out and " 0 failed" in out
     assert "marts\n" in out and "fct_active_users_daily" in out
-    assert f"warehouse: {pipeline['warehouse']}" in out
+    if pipeline.engine == "postgres":
+        assert "warehouse: PostgreSQL 127.0.0.1:" in out and "/e2e (WAREHOUSE=postgres)" in out
+    else:
+        assert f"warehouse: {pipeline.warehouse}" in out
     assert "make ui" in out
 
 
-def test_published_marts_file_equals_the_warehouse_marts(pipeline) -> None:
-    published = pipeline["root"] / "analytics.duckdb"
+def test_marts_are_equal_on_duckdb_and_postgres_row_for_row(pipelines) -> None:
+    on_duckdb = read_duckdb(pipelines["duckdb"].warehouse)
+    on_postgres = read_postgres(pipelines["postgres"].url)
+    assert len(on_duckdb) == 12 and all(rows for _, rows in on_duckdb.values())
+    assert differences(on_duckdb, on_postgres) == []
+
+
+def test_postgres_marts_keep_their_contract_types(pipelines) -> None:
+    types = dict(
+        pipelines["postgres"].query(
+            "select table_name || '.' || column_name, data_type from information_schema.columns "
+            "where table_schema = 'marts'"
+        )
+    )
+    assert types["fct_active_users_daily.stickiness"] == "double precision"
+    assert types["fct_active_users_daily.activity_date"] == "date"
+    assert types["fct_tickets.created_at"] == "timestamp without time zone"
+    assert types["fct_account_activity_daily.account_id"] == "character varying"
+
+
+def test_published_marts_file_equals_the_warehouse_marts(pipelines) -> None:
+    pipeline = pipelines["duckdb"]  # PostgreSQL serves its marts schema directly
+    published = pipeline.root / "analytics.duckdb"
     for table in ("fct_active_users_daily", "fct_tickets", "dim_accounts", "metrics_daily"):
         sql = f"select * from marts.{table} order by all"
-        assert _query(published, sql) == _query(pipeline["warehouse"], sql), table
+        assert _query(published, sql) == _query(pipeline.warehouse, sql), table
+    assert not (pipelines["postgres"].root / "analytics.duckdb").exists()
 
 
 def test_second_run_duplicates_nothing(pipeline) -> None:
-    assert _raw_counts(pipeline["warehouse"]) == pipeline["counts_after_first"]
-    dupes = _query(
-        pipeline["warehouse"],
-        "select count(*) - count(distinct message_id) from raw_segment.events",
-    )
+    assert pipeline.raw_counts() == pipeline.counts_after_first
+    dupes = pipeline.query("select count(*) - count(distinct message_id) from raw_segment.events")
     assert dupes == [(0,)]
 
 
 def test_planted_bad_records_are_set_aside_not_lost(pipeline) -> None:
-    planted = json.loads((pipeline["world"] / "world.json").read_text())["planted"]
+    planted = json.loads((pipeline.world / "world.json").read_text())["planted"]
     expected_events = (
         planted["malformed_json_lines"]
         + planted["events_without_message_id"]
         + planted["events_with_bad_timestamp"]
     )
-    rejected = _query(pipeline["warehouse"], "select count(*) from raw_segment.rejected_records")
+    rejected = pipeline.query("select count(*) from raw_segment.rejected_records")
     assert rejected == [(expected_events,)]
-    drops = _query(pipeline["warehouse"], "select count(*) from raw_file_drop.rejected_records")
+    drops = pipeline.query("select count(*) from raw_file_drop.rejected_records")
     assert drops == [(planted["survey_csv_bad_score"] + planted["license_csv_bad_seats"],)]
 
 
 def test_active_users_mart_matches_a_count_from_the_raw_files(pipeline) -> None:
-    active, first_day, as_of = _expected_activity(pipeline["world"])
-    rows = _query(
-        pipeline["warehouse"],
+    active, first_day, as_of = _expected_activity(pipeline.world)
+    rows = pipeline.query(
         "select activity_date, dau, wau, mau, stickiness, new_users "
         "from marts.fct_active_users_daily order by activity_date",
     )
@@ -190,11 +265,9 @@ def test_active_users_mart_matches_a_count_from_the_raw_files(pipeline) -> None:
 
 
 def test_tickets_mart_has_every_ticket_but_the_deleted(pipeline) -> None:
-    tickets = [
-        json.loads(line) for line in (pipeline["world"] / "zendesk" / "tickets.jsonl").open()
-    ]
+    tickets = [json.loads(line) for line in (pipeline.world / "zendesk" / "tickets.jsonl").open()]
     kept = {int(t["id"]) for t in tickets if t["status"] != "deleted"}
-    rows = _query(pipeline["warehouse"], "select ticket_id from marts.fct_tickets")
+    rows = pipeline.query("select ticket_id from marts.fct_tickets")
     assert {r[0] for r in rows} == kept
     assert len(kept) < len(tickets)  # the world plants deleted tickets
 
@@ -204,26 +277,21 @@ def test_planted_bad_raw_data_fails_its_blocking_check_and_leaves_marts_as_they_
 ) -> None:
     """Runs last: it changes the world. A ticket with an unknown status reaches raw_zendesk."""
     sql = "select * from marts.fct_tickets order by ticket_id"
-    marts_before = _query(pipeline["warehouse"], sql)
-    published_before = _query(pipeline["root"] / "analytics.duckdb", sql)
-    path = pipeline["world"] / "zendesk" / "tickets.jsonl"
+    marts_before = pipeline.query(sql)
+    published = pipeline.root / "analytics.duckdb"
+    published_before = _query(published, sql) if pipeline.engine == "duckdb" else None
+    path = pipeline.world / "zendesk" / "tickets.jsonl"
     tickets = [json.loads(line) for line in path.open()]
     bad = next(t for t in tickets if t["status"] == "open")
     bad["status"] = "exploded"
     bad["updated_at"] = (datetime.now(UTC) - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ")
     path.write_text("".join(json.dumps(t) + "\n" for t in tickets))
 
-    env = {
-        **os.environ,
-        "WAREHOUSE_PATH": str(pipeline["warehouse"]),
-        "DAGSTER_HOME": str(pipeline["root"] / "dagster_home"),
-    }
-    run = _run(pipeline["world"], env)
+    run = _run(pipeline.world, pipeline.env)
     assert run.returncode == 1, run.stdout[-3000:]
     assert "FAILED raw_zendesk/tickets:great_expectations" in run.stdout
-    raw = _query(
-        pipeline["warehouse"], f"select status from raw_zendesk.tickets where id = {bad['id']}"
-    )
+    raw = pipeline.query(f"select status from raw_zendesk.tickets where id = {bad['id']}")
     assert raw == [("exploded",)]  # loaded, then caught by the check
-    assert _query(pipeline["warehouse"], sql) == marts_before
-    assert _query(pipeline["root"] / "analytics.duckdb", sql) == published_before
+    assert pipeline.query(sql) == marts_before
+    if published_before is not None:
+        assert _query(published, sql) == published_before

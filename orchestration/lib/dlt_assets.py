@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from ingestion.common import REJECTS_TABLE
+from ingestion.common import REJECTS_TABLE, warehouse_engine
 from ingestion.sources import SourceSystem
 from orchestration.lib.domains import domain_of
 from orchestration.lib.project import OWNERS, WAREHOUSE_POOL
@@ -51,7 +51,7 @@ def build_source_assets(system: SourceSystem, manifest: dict[str, Any]) -> dg.As
             key=[system.dataset, table],
             description=description or f"{table} loaded by dlt from {system.name}.",
             group_name=domain_of(table if system.name == "file_drop" else system.name),
-            kinds={"dlt", "duckdb", system.kind},
+            kinds={"dlt", warehouse_engine(), system.kind},
             owners=OWNERS,
             tags={"layer": "raw"},
             metadata={"dataset": system.dataset, "source_system": system.name},

@@ -45,7 +45,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 
-from ingestion.common import PROJECT_ROOT, warehouse_path
+from ingestion.common import PROJECT_ROOT, postgres_url, warehouse_engine, warehouse_path
 from orchestration.lib.project import WAREHOUSE_POOL
 
 if TYPE_CHECKING:
@@ -151,7 +151,7 @@ def docs_dir() -> Path:
 def validate_table(
     suite: Suite,
     *,
-    engine: Engine = "duckdb",
+    engine: Engine | None = None,
     warehouse: Path | None = None,
     connection_string: str | None = None,
     chunk_rows: int | None = None,
@@ -160,14 +160,15 @@ def validate_table(
 ) -> Outcome:
     """Validate one suite against its table and render the result as Data Docs.
 
-    `engine="postgres"` needs `connection_string` and runs GX's SQL datasource on the whole
-    table (untested here: the warehouse is DuckDB today).
+    `engine` defaults to the one `WAREHOUSE` selects. On PostgreSQL the suite runs through GX's
+    SQL datasource on the whole table, connected to `connection_string` (default: dlt's
+    `DESTINATION__POSTGRES__CREDENTIALS`, the server everything else uses).
     """
     params = runtime_parameters(now)
+    engine = engine or warehouse_engine()  # type: ignore[assignment]
     if engine == "postgres":
-        if not connection_string:
-            raise ValueError("engine='postgres' needs a connection_string")
-        result, rows, chunks = _validate_sql(suite, connection_string, params), -1, 1
+        url = connection_string or postgres_url()
+        result, rows, chunks = *_validate_sql(suite, url, params), 1
     else:
         size = chunk_rows or int(os.environ.get("GX_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
         result, rows, chunks = _validate_duckdb(suite, warehouse or warehouse_path(), size, params)
@@ -220,16 +221,60 @@ class _PandasValidator:
 
 def _validate_sql(
     suite: Suite, connection_string: str, params: Mapping[str, Any]
-) -> ExpectationSuiteValidationResult:
-    """The same suite through GX's SQL datasource (PostgreSQL); no chunking needed there."""
+) -> tuple[ExpectationSuiteValidationResult, int]:
+    """The same suite through GX's SQL datasource (PostgreSQL), and the rows it validated."""
     import great_expectations as gx
+    import pandas as pd
 
     context = gx.get_context(mode="ephemeral")
     schema, table = suite.table.split(".")
     source = context.data_sources.add_postgres("warehouse", connection_string=connection_string)
     asset = source.add_table_asset(suite.name, table_name=table, schema_name=schema)
     batch = asset.add_batch_definition_whole_table("whole_table").get_batch()
-    return batch.validate(_gx_suite(suite, suite.expectations), expectation_parameters=dict(params))
+    # Raw timestamps are `timestamptz` on PostgreSQL (dlt), mart ones `timestamp`: Python cannot
+    # compare a naive bound with an aware value, so timestamptz columns get an aware bound.
+    aware = {
+        name
+        for name, data_type in _postgres_column_types(connection_string, schema, table).items()
+        if data_type == "timestamp with time zone"
+    }
+    expectations = copy.deepcopy(suite.expectations)
+    for expectation in expectations:
+        kwargs = expectation["kwargs"]
+        if (
+            kwargs.get("max_value") == {"$PARAMETER": "max_timestamp"}
+            and kwargs.get("column") in aware
+        ):
+            kwargs["max_value"] = {"$PARAMETER": "max_timestamptz"}
+    parameters = dict(params)
+    parameters["max_timestamptz"] = pd.Timestamp(params["max_timestamp"]).tz_localize(UTC)
+    result = batch.validate(_gx_suite(suite, expectations), expectation_parameters=parameters)
+    return result, _postgres_row_count(connection_string, schema, table)
+
+
+def _postgres_column_types(connection_string: str, schema: str, table: str) -> dict[str, str]:
+    import psycopg2
+
+    with psycopg2.connect(connection_string) as con, con.cursor() as cursor:
+        cursor.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = %s and table_name = %s",
+            (schema, table),
+        )
+        return {name: data_type for name, data_type in cursor.fetchall()}
+
+
+def _postgres_row_count(connection_string: str, schema: str, table: str) -> int:
+    import psycopg2
+    from psycopg2 import sql
+
+    with psycopg2.connect(connection_string) as con, con.cursor() as cursor:
+        cursor.execute(
+            sql.SQL("select count(*) from {}.{}").format(
+                sql.Identifier(schema), sql.Identifier(table)
+            )
+        )
+        return int(cursor.fetchone()[0])
 
 
 # --- DuckDB: bounded-memory reads -----------------------------------------------------------
@@ -577,7 +622,10 @@ def build_gx_check(suite: Suite) -> dg.AssetChecksDefinition:
         blocking=blocking,
         # Same pool as the dlt and dbt steps: never open the file while one of them writes it.
         pool=WAREHOUSE_POOL,
-        metadata={"suite": str(suite.path.relative_to(PROJECT_ROOT)), "engine": "duckdb+pandas"},
+        metadata={
+            "suite": str(suite.path.relative_to(PROJECT_ROOT)),
+            "engine": "postgres+sql" if warehouse_engine() == "postgres" else "duckdb+pandas",
+        },
     )
     # Unannotated: dagster cannot read string annotations (this module uses postponed ones).
     def _check(context) -> dg.AssetCheckResult:  # noqa: ANN001

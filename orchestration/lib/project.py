@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ingestion.common import PROJECT_ROOT, warehouse_path
+from ingestion.common import PROJECT_ROOT, dbt_env, warehouse_path
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -20,10 +20,23 @@ WAREHOUSE_POOL = "warehouse"
 
 
 def export_warehouse_path() -> Path:
-    """Pin WAREHOUSE_PATH as an absolute path: dbt runs in dbt_project/ and must see that file."""
-    path = warehouse_path()
-    os.environ["WAREHOUSE_PATH"] = str(path)
-    return path
+    """Export the warehouse settings dbt reads (`ingestion.common.dbt_env`) into this process.
+
+    WAREHOUSE_PATH becomes absolute (dbt runs in dbt_project/ and must see that file), and with
+    `WAREHOUSE=postgres` the server's parts are exported for the dbt profile.
+    """
+    os.environ.update(dbt_env())
+    return warehouse_path()
+
+
+def warehouse_identity() -> str:
+    """What a parsed manifest is bound to: the DuckDB file, or the PostgreSQL database."""
+    env = dbt_env()
+    if env["WAREHOUSE"] == "postgres":
+        return "postgres:{DBT_POSTGRES_HOST}:{DBT_POSTGRES_PORT}/{DBT_POSTGRES_DBNAME}".format(
+            **env
+        )
+    return env["WAREHOUSE_PATH"]
 
 
 def ensure_dbt_manifest() -> Path:
@@ -36,9 +49,10 @@ def ensure_dbt_manifest() -> Path:
     ]
     sources.append(DBT_PROJECT_DIR / "dbt_project.yml")
     # dbt-duckdb names the database after the file, so a manifest parsed for another
-    # warehouse file points at relations that do not exist here.
+    # warehouse file (or engine) points at relations that do not exist here.
     stamp = DBT_MANIFEST.parent / "warehouse_path.txt"
-    if DBT_MANIFEST.exists() and stamp.exists() and stamp.read_text() == str(warehouse_path()):
+    identity = warehouse_identity()
+    if DBT_MANIFEST.exists() and stamp.exists() and stamp.read_text() == identity:
         built = DBT_MANIFEST.stat().st_mtime
         if all(p.stat().st_mtime <= built for p in sources):
             return DBT_MANIFEST
@@ -46,7 +60,7 @@ def ensure_dbt_manifest() -> Path:
         [DBT_EXECUTABLE, "parse", "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
         cwd=DBT_PROJECT_DIR,
         check=True,
-        env={**os.environ, "WAREHOUSE_PATH": str(warehouse_path())},
+        env={**os.environ, **dbt_env()},
     )
-    stamp.write_text(str(warehouse_path()))
+    stamp.write_text(identity)
     return DBT_MANIFEST

@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from ingestion.common import warehouse_engine
 from orchestration.lib.dlt_assets import load_manifest
 from orchestration.lib.project import OWNERS, WAREHOUSE_POOL, ensure_dbt_manifest
 from orchestration.lib.publish import publish_marts, published_path
@@ -9,7 +10,14 @@ from orchestration.lib.publish import publish_marts, published_path
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """One asset after every mart: copy them to `analytics.duckdb` and swap it in atomically."""
+    """One asset after every mart: copy them to `analytics.duckdb` and swap it in atomically.
+
+    Only on DuckDB, whose writer locks the file against every reader. On PostgreSQL analysts
+    and BI query schema `marts` on the server itself: dbt swaps each rebuilt table in within
+    one transaction, so readers see the old table or the new one and never block the run.
+    """
+    if warehouse_engine() == "postgres":
+        return dg.Definitions()
     manifest = load_manifest(ensure_dbt_manifest())
     marts = sorted(
         node["name"]

@@ -6,6 +6,7 @@ from typing import Any
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 
+from ingestion.common import warehouse_engine
 from orchestration.lib.dbt_translator import ProductOpsDbtTranslator
 from orchestration.lib.project import (
     DBT_EXECUTABLE,
@@ -36,6 +37,8 @@ def defs() -> dg.Definitions:
                 project_dir=str(DBT_PROJECT_DIR),
                 profiles_dir=str(DBT_PROJECT_DIR),
                 dbt_executable=DBT_EXECUTABLE,
+                # The profile's output of the engine WAREHOUSE selects (dbt_project/profiles.yml).
+                target=warehouse_engine(),
             )
         },
     )

@@ -22,7 +22,9 @@ account_user_days as (
 final as (
 
     select
-        account_id,
+        -- Cast to the contract's type: on PostgreSQL the rows of an incremental run must have
+        -- exactly the target's column types (text and varchar differ there).
+        cast(account_id as varchar) as account_id,
         activity_date,
         cast(count(distinct user_id) as bigint) as active_users,
         cast(sum(events) as bigint) as events
