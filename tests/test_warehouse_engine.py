@@ -143,3 +143,48 @@ def test_production_dagster_yaml_stores_runs_on_postgres(
     with psycopg2.connect(storage.url) as con, con.cursor() as cursor:
         cursor.execute("select run_id, status from runs")
         assert cursor.fetchall() == [(result.run_id, "SUCCESS")]
+
+
+def test_dagster_graph_follows_the_engine(tmp_path: Path) -> None:
+    """Loaded fresh with WAREHOUSE=postgres: dbt targets postgres, kinds say so, no DuckDB copy."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    from ingestion.common import PROJECT_ROOT
+
+    script = (
+        "import json\n"
+        "from orchestration.definitions import defs\n"
+        "graph = defs.resolve_asset_graph()\n"
+        "keys = {k.to_user_string() for k in graph.get_all_asset_keys()}\n"
+        "kinds = sorted(graph.get(next(k for k in graph.get_all_asset_keys()"
+        " if k.to_user_string() == 'raw_zendesk/tickets')).kinds)\n"
+        "dbt = defs.resources['dbt']\n"
+        "print(json.dumps({'published': 'published/marts' in keys,"
+        " 'marts': 'marts/fct_tickets' in keys, 'kinds': kinds, 'target': dbt.target}))\n"
+    )
+    env = {
+        **os.environ,
+        "WAREHOUSE": "postgres",
+        "DESTINATION__POSTGRES__CREDENTIALS": "postgresql://u:p@db.invalid:5432/productops",
+        "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
+        "DAGSTER_HOME": str(tmp_path),
+    }
+    out = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=300,
+    ).stdout
+    graph = json.loads(out.strip().splitlines()[-1])
+    assert graph == {
+        "published": False,
+        "marts": True,
+        "kinds": ["dlt", "postgres", "zendesk"],
+        "target": "postgres",
+    }
