@@ -1,14 +1,66 @@
-{#- The first day an incremental product model rebuilds on this run, as a SQL scalar
-    subquery (int_product_reprocess_from; null = everything):
+{#- The first day an incremental product model rebuilds on this run (int_product_reprocess_from;
+    null = everything, rendered as 1900-01-01), as a DATE expression:
 
         where activity_date >= {{ reprocess_from() }}
 
+    When the model runs, the day is read once and rendered as a date literal, so the engine
+    can skip the older part of a table by its min/max statistics (DuckDB's zone maps) and
+    plans a plain comparison with a constant instead of a join against a subquery. Outside execution (parse,
+    docs), or before int_product_reprocess_from exists, it renders the equivalent scalar
+    subquery.
+
     Models that use it declare the dependency at their top with
     `-- depends_on: {{ ref('int_product_reprocess_from') }}`, because the ref only renders
-    inside `is_incremental()` blocks. -#}
+    inside `is_incremental()` blocks, and int_product_reprocess_from must be built (earlier
+    in the same run) before they are. -#}
 {% macro reprocess_from(offset_days=0) -%}
-    (
-        select coalesce({{ add_days('reprocess_from.reprocess_from', offset_days) }}, cast('1900-01-01' as date))
-        from {{ ref('int_product_reprocess_from') }} as reprocess_from
-    )
+    {%- set relation = ref('int_product_reprocess_from') -%}
+    {%- if execute and load_relation(relation) is not none -%}
+        {%- set result = run_query('select reprocess_from from ' ~ relation) -%}
+        {%- set day = result.columns[0].values()[0] if result.rows | length > 0 else none -%}
+        {%- if day is none -%}
+            cast('1900-01-01' as date)
+        {%- elif offset_days == 0 -%}
+            cast('{{ day }}' as date)
+        {%- else -%}
+            {{ add_days("cast('" ~ day ~ "' as date)", offset_days) }}
+        {%- endif -%}
+    {%- else -%}
+        (
+            select coalesce({{ add_days('reprocess_from.reprocess_from', offset_days) }}, cast('1900-01-01' as date))
+            from {{ relation }} as reprocess_from
+        )
+    {%- endif -%}
+{%- endmacro %}
+
+{#- Pre-hook of fct_seat_utilization_daily on incremental runs: delete the rows the run must
+    rebuild, i.e. every day from the restart day on (their 28-day windows may have changed)
+    and every row whose license figures (seats, ARR) differ from the current licenses or
+    whose account-day has no active license any more (a license edited, ended or removed).
+    The model then appends the license account-days that have no row left. Renders nothing
+    on a full build. A kept row survives only if an unchanged license account-day before the
+    restart day matches it: one top-level NOT EXISTS, which both engines run as an anti-join
+    (an OR around it would make PostgreSQL re-run the subquery for every row). -#}
+{% macro delete_stale_seat_utilization_rows() -%}
+    {%- if is_incremental() %}
+        delete from {{ this }} as kept
+        where not exists (
+            select 1
+            from (
+                select
+                    license_days.account_id,
+                    license_days.activity_date,
+                    sum(license_days.seats) as seats_purchased,
+                    sum(license_days.annual_price) as arr
+                from {{ ref('int_license_days') }} as license_days
+                where license_days.activity_date < {{ reprocess_from() }}
+                group by license_days.account_id, license_days.activity_date
+            ) as licensed
+            where
+                licensed.account_id = kept.account_id
+                and licensed.activity_date = kept.activity_date
+                and licensed.seats_purchased = kept.seats_purchased
+                and cast(licensed.arr as double precision) = kept.arr
+        )
+    {%- endif %}
 {%- endmacro %}

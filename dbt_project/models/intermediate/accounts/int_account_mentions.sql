@@ -1,15 +1,11 @@
--- Every valid record that names an account, with the record's time: a group call's groupId,
--- a track/page context.groupId (anonymous events included), a Zendesk organization's
--- external_id, a (non-deleted) ticket's account, a survey account_id, a Stripe customer's
--- metadata.account_id, a license account_id (starts_on at 00:00 UTC).
+-- Every kind of valid record that names an account, with the earliest such record's time
+-- (one row per account and kind): a group call's groupId, a track/page context.groupId
+-- (anonymous events included), a Zendesk organization's external_id, a (non-deleted)
+-- ticket's account, a survey account_id, a Stripe customer's metadata.account_id, a license
+-- account_id (starts_on at 00:00 UTC). The events are reduced to one row per account and kind
+-- as they are read, so dim_accounts never carries every event through the union.
 
 with
-
-events as (
-
-    select * from {{ ref('stg_segment__events') }}
-
-),
 
 organizations as (
 
@@ -46,18 +42,20 @@ mentions as (
     select
         group_id as account_id,
         'segment_group' as mention_source,
-        occurred_at as seen_at
-    from events
+        min(occurred_at) as seen_at
+    from {{ ref('stg_segment__events') }}
     where event_type = 'group'
+    group by group_id
 
     union all
 
     select
         context_group_id as account_id,
         'segment_activity' as mention_source,
-        occurred_at as seen_at
-    from events
+        min(occurred_at) as seen_at
+    from {{ ref('stg_segment__events') }}
     where event_type in ('track', 'page')
+    group by context_group_id
 
     union all
 
@@ -106,9 +104,10 @@ final as (
     select
         account_id,
         mention_source,
-        seen_at
+        min(seen_at) as seen_at
     from mentions
     where account_id is not null
+    group by account_id, mention_source
 
 )
 

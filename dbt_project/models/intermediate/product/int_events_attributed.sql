@@ -14,13 +14,11 @@
 -- call by timestamp over all time (only group calls that carry a userId), else null.
 -- Anonymous-only events count toward no user metric and are not here.
 
+-- The two reads of stg_segment__events stay separate (no shared `events` CTE): a CTE read
+-- twice is materialized whole by DuckDB, while two filtered scans each skip what they do not
+-- need (the restart-day filter prunes the older row groups).
+
 with
-
-events as (
-
-    select * from {{ ref('stg_segment__events') }}
-
-),
 
 identified_activity as (
 
@@ -34,7 +32,7 @@ identified_activity as (
         occurred_on,
         context_group_id,
         dlt_load_id
-    from events
+    from {{ ref('stg_segment__events') }}
     where
         event_type in ('track', 'page')
         and user_id is not null
@@ -55,7 +53,7 @@ group_calls as (
             partition by user_id
             order by occurred_at desc, received_at desc, message_id desc
         ) as recency_rank
-    from events
+    from {{ ref('stg_segment__events') }}
     where
         event_type = 'group'
         and user_id is not null

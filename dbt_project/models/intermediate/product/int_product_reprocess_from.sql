@@ -7,7 +7,7 @@
 --   * the earliest day of identified track/page events of dlt loads not built yet (a late
 --     event of any age is caught here, not only within the lookback);
 --   * the earliest day of a built event whose account would change because the user's
---     latest group call changed.
+--     latest group call changed (only users with a group call in a new load can change).
 -- Null (rebuild everything) when int_events_attributed has not been built yet. It reads the
 -- previous state of int_events_attributed by name, not through ref(), which would be a cycle.
 
@@ -24,48 +24,68 @@ with
 
 {% if built is not none and built.is_table %}
 
-    built_events as (
+    -- The built table is read by name in each CTE (no shared CTE: DuckDB would materialize
+    -- it whole).
+    built_loads as (
 
-        select * from {{ built }}
-
-    ),
-
-    events as (
-
-        select * from {{ ref('stg_segment__events') }}
+        select distinct built_events.dlt_load_id
+        from {{ built }} as built_events
 
     ),
 
-    latest_group as (
+    new_events as (
 
-        select * from {{ ref('int_user_latest_group') }}
+        -- Events of completed loads that int_events_attributed has not built yet (a load
+        -- whose events are all anonymous or group calls stays here, harmlessly).
+        select
+            user_id,
+            event_type,
+            group_id,
+            occurred_on,
+            occurred_at
+        from {{ ref('stg_segment__events') }}
+        where dlt_load_id not in (select built_loads.dlt_load_id from built_loads)
 
     ),
 
     lookback as (
 
-        select {{ add_days('max(activity_date)', -(var('lookback_days', 3) | int)) }} as from_date
-        from built_events
+        select {{ add_days('max(built_events.activity_date)', -(var('lookback_days', 3) | int)) }} as from_date
+        from {{ built }} as built_events
 
     ),
 
     new_loads as (
 
         select min(occurred_on) as from_date
-        from events
+        from new_events
         where
             event_type in ('track', 'page')
             and user_id is not null
             and occurred_at is not null
-            and dlt_load_id not in (select distinct built_events.dlt_load_id from built_events)
+
+    ),
+
+    regrouped_users as (
+
+        -- A user's latest group call can only change through a new group call.
+        select distinct user_id
+        from new_events
+        where
+            event_type = 'group'
+            and user_id is not null
+            and group_id is not null
+            and occurred_at is not null
 
     ),
 
     reattributed as (
 
         select min(built_events.activity_date) as from_date
-        from built_events
-        left join latest_group
+        from {{ built }} as built_events
+        inner join regrouped_users
+            on built_events.user_id = regrouped_users.user_id
+        left join {{ ref('int_user_latest_group') }} as latest_group
             on built_events.user_id = latest_group.user_id
         where
             built_events.context_group_id is null
