@@ -5,12 +5,16 @@ from __future__ import annotations
 import gzip
 import json
 import os
+import random
 from pathlib import Path
 
 import pytest
 from conftest import query
 
 from ingestion import segment
+from ingestion.segment import columnar
+from ingestion.segment.columnar import ColumnarParser
+from ingestion.segment.helpers import read_lines, read_parsed
 
 
 def track(message_id: str, user: str | None = "u1", ts: str = "2026-01-05T10:00:00Z", **extra):
@@ -106,3 +110,142 @@ def test_missing_folder_setting_names_the_env_var(warehouse: Path, monkeypatch: 
     monkeypatch.delenv("SOURCES__SEGMENT__BUCKET_URL", raising=False)
     with pytest.raises(Exception, match="bucket_url"):
         segment.load()
+
+
+# --- The columnar fast path (ingestion/segment/columnar.py) against the per-line path ---------
+
+
+def _both_paths(path: Path, batch_rows: int = 3, seen: set[str] | None = None):
+    """The batches and set-aside rows of the columnar parse and of the per-line path."""
+    parsed = ColumnarParser().parse(str(path))
+    fast_seen, line_seen = set(seen or ()), set(seen or ())
+    fast_types: dict[str, str] = {}
+    line_types: dict[str, str] = {}
+    fast = (
+        None
+        if parsed is None
+        else list(read_parsed(parsed, str(path), batch_rows, fast_seen, fast_types))
+    )
+    opener = gzip.open if path.suffix == ".gz" else open
+    with opener(path, "rb") as handle:
+        lines = list(read_lines(iter(handle), str(path), batch_rows, line_seen, line_types))
+    assert fast_seen == line_seen or fast is None
+    assert fast_types == line_types or fast is None
+    return fast, lines
+
+
+def assert_same_batches(fast: list[object] | None, lines: list[object]) -> None:
+    assert fast is not None, "the columnar parser should have taken this file"
+    assert [t.num_rows for t in fast] == [t.num_rows for t in lines]  # type: ignore[attr-defined]
+    for ours, reference in zip(fast, lines, strict=True):
+        assert ours.schema == reference.schema  # type: ignore[attr-defined]
+        assert ours.to_pylist() == reference.to_pylist()  # type: ignore[attr-defined]
+
+
+def test_columnar_parse_equals_the_per_line_path(tmp_path: Path):
+    lines = [
+        track("m1", ts="2026-01-05T23:30:00-02:00", context={"groupId": "acc_1", "n": [1, 2.5]}),
+        track("m2", user="", anonymousId="anon-1", ts="2026-01-05 10:00:00"),
+        track("m3", ts="2026-01-05T10:00:00.5Z", receivedAt="", sentAt=None, planTier="gold"),
+        track("m1", user="redelivered"),  # a second copy in the same file: the first wins
+        json.dumps(  # non-ASCII as UTF-8 (escaped, it would make the file go line by line)
+            {
+                "type": "group",
+                "messageId": "m4",
+                "timestamp": "2026-01-05T09:00:00.123456+05:30",
+                "receivedAt": "2026-01-05T09:00:01Z",
+                "userId": "ü-ser ☃",
+                "groupId": "acc_1",
+                "traits": {"name": "Acme ✓", "seats": 12, "ratio": 0.25, "tags": ["a", None]},
+                "context": {"groupId": "acc_2", "page": {"path": "/x"}},
+                "seats": 5,
+                "user_id": "legacy",  # clashes with the typed user_id: user_id_extra
+                "channel": None,
+            },
+            ensure_ascii=False,
+        ),
+        track("m5", context="not an object", seats=7, channel="server", properties=None),
+        track("m6", seats="ten", planTier={"level": 2}, flag=True),  # variants in this batch
+        track("m7", ts="2026-01-05T10:00:00+00:00", seats=2.5, flag=False, zeta=1, alpha=2),
+        track("m8", properties={"price": 19.99, "tiny": 0.001, "big": 123456789012345}),
+    ]
+    path = write_events(tmp_path / "a.jsonl.gz", [*lines, "", "   "])
+    fast, reference = _both_paths(path, seen={"m8"})
+    assert_same_batches(fast, reference)
+    assert "user_id_extra" in reference[1].column_names  # type: ignore[attr-defined]
+
+
+def test_columnar_parse_matches_float_and_timestamp_spellings(tmp_path: Path):
+    rng = random.Random(5)
+    values: list[object] = []
+    for _ in range(300):
+        exponent = rng.randrange(-8, 18)
+        values.append(round(rng.uniform(-1, 1) * 10**exponent, rng.randrange(0, 12)))
+    values += [0.1 + 0.2, 1e15 + 0.5, 100.0, -0.0, 2**53, -(2**31)]
+    stamps = [
+        f"20{rng.randrange(10, 40)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 29):02d}"
+        f"{rng.choice('T ')}{rng.randrange(24):02d}:{rng.randrange(60):02d}:{rng.randrange(60):02d}"
+        f"{rng.choice(['', '.1', '.12', '.123', '.1234', '.12345', '.123456'])}"
+        f"{rng.choice(['', 'Z', '+00:00', '-05:00', '+05:30', '+23:59', '-12:45'])}"
+        for _ in range(300)
+    ]
+    taken = 0
+    for index, (value, stamp) in enumerate(zip(values, stamps, strict=False)):
+        message = track(f"m{index}", ts=stamp, properties={"v": value, "w": [value]}, v=value)
+        path = write_events(tmp_path / f"{index}.jsonl", [message], gz=False)
+        fast, reference = _both_paths(path)
+        if fast is not None:  # a spelling it cannot vouch for goes line by line: also right
+            assert_same_batches(fast, reference)
+            taken += 1
+    assert taken > 200
+
+
+@pytest.mark.parametrize(
+    "unusual",
+    [
+        "{not json",
+        '{"type":"track","messageId":"x","timestamp":"2026-01-05T10:00:00Z","userId":"u",}',
+        '{"type":"track","messageId":"x","timestamp":"2026-01-05T10:00:00Z","userId":"u","p":NaN}',
+        '{"type":"track","messageId":"x","timestamp":"2026-01-05T10:00:00Z","userId":"u","p":1e5}',
+        '{"type":"track","messageId":"x","timestamp":"2026-01-05T10:00:00Z","userId":"caf\\u00e9"}',
+        '{"type":"track","messageId":"x","messageId":"y","timestamp":"2026-01-05T10:00:00Z",'
+        '"userId":"u"}',
+        '{"type":"track","messageId":7,"timestamp":"2026-01-05T10:00:00Z","userId":"u"}',
+        '{"type":"track","messageId":"x","timestamp":"2026-01-05T10:00:00Z","userId":true}',
+        '{"type":"track","messageId":"x","timestamp":"2026-01-05T10:00:00Z","userId":"u",'
+        '"big":12345678901234567890}',
+        json.dumps(track("x", ts="05/01/2026 10:00")),
+        json.dumps(track("x", ts="2026-02-30T10:00:00Z")),
+        json.dumps(track("x", ts="2026-01-05T10:00:00z")),
+        json.dumps(track("x", user=None)),
+        json.dumps(track("")),
+        json.dumps(track("x", receivedAt=12)),
+        json.dumps(track("x", context={"groupId": True})),
+        "[1, 2]",
+    ],
+)
+def test_a_file_with_an_unusual_line_goes_line_by_line(tmp_path: Path, unusual: str):
+    path = write_events(tmp_path / "a.jsonl.gz", [track("m1"), unusual, track("m2")])
+    fast, reference = _both_paths(path)
+    assert fast is None
+    assert reference  # the per-line path still loads m1 and m2 (and sets a bad line aside)
+
+
+def test_the_loader_gives_the_same_tables_with_and_without_the_columnar_path(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+):
+    folder = tmp_path / "events"
+    write_events(folder / "1.jsonl.gz", [track(f"a{i}", planTier=i) for i in range(20)])
+    write_events(folder / "2.jsonl.gz", [track("a3"), "{broken", track("b1", user=None)])
+    write_events(folder / "3.jsonl", [track("c1", planTier="x"), track("a4")], gz=False)
+    columns = "select * exclude (_dlt_load_id, _dlt_id) from raw_segment.events order by 1"
+    rejects = "select location, record, reason from raw_segment.rejected_records order by 1"
+    segment.load(str(folder))
+    fast = (query(warehouse, columns), query(warehouse, rejects))
+    assert len(fast[0]) == 21 and len(fast[1]) == 2
+
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "lines" / "warehouse.duckdb"))
+    monkeypatch.setattr(columnar.Prefetcher, "get", lambda self, index: None)
+    segment.load(str(folder))
+    reference = tmp_path / "lines" / "warehouse.duckdb"
+    assert (query(reference, columns), query(reference, rejects)) == fast

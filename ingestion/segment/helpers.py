@@ -10,8 +10,10 @@ from typing import Any
 
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from ingestion.common import reject_row
+from ingestion.segment.columnar import ParsedFile
 from ingestion.segment.settings import (
     KNOWN_FIELDS,
     SOURCE_NAME,
@@ -276,3 +278,98 @@ def _reject(source_file: str, line_number: int, line: bytes, reason: str) -> dic
         reason,
         per_location=True,
     )
+
+
+def read_parsed(
+    parsed: ParsedFile,
+    source_file: str,
+    batch_rows: int,
+    seen_ids: set[str],
+    column_types: dict[str, str] | None = None,
+) -> Iterator[pa.Table]:
+    """`read_lines` for a file the columnar parser read whole: same rows, batches, dedup.
+
+    The parser vouched that every line is a good event, so there is nothing to set aside.
+    """
+    table = parsed.table
+    if table.num_rows == 0:
+        return
+    seen_add = seen_ids.add
+    ids = table.column("message_id").to_pylist()
+    keep = [not (message_id in seen_ids or seen_add(message_id)) for message_id in ids]
+    if not all(keep):
+        table = table.filter(pa.array(keep, type=pa.bool_()))
+    source_files = pa.array([source_file] * table.num_rows, type=pa.string())
+    for start in range(0, table.num_rows, batch_rows):
+        yield _columnar_batch(
+            table.slice(start, batch_rows),
+            source_files.slice(start, batch_rows),
+            parsed.extra_keys,
+            column_types,
+        )
+
+
+def _columnar_batch(
+    rows: pa.Table,
+    source_files: pa.Array,
+    extra_keys: list[str],
+    column_types: dict[str, str] | None,
+) -> pa.Table:
+    """The Arrow table `EventBatch.to_arrow` would build from the same lines."""
+    types = {} if column_types is None else column_types
+    arrays: dict[str, pa.Array | pa.ChunkedArray] = {}
+    for column in _COLUMN_ORDER:
+        kind = _TS_TYPE if column in TIMESTAMP_FIELDS.values() else pa.string()
+        values = rows.column(column)
+        arrays[column] = values if values.type == kind else values.cast(kind)
+    # Unknown fields in order of first appearance (row, then place in the row), as
+    # EventBatch.extras collects them; a field absent from this batch gets no column.
+    firsts = []
+    for index, key in enumerate(extra_keys):
+        positions = rows.column(f"x{index}__pos")
+        row = pc.index(pc.is_valid(positions), True).as_py()
+        if row >= 0:
+            firsts.append((row, positions[row].as_py(), index, key))
+    for _, _, index, key in sorted(firsts):
+        column = _extra_column(key)
+        while column in arrays or column in _RESERVED:
+            column += "_extra"
+        prefix = f"x{index}__"
+        for name, array in _columnar_extra(column, rows, prefix, types).items():
+            arrays[name] = array
+    arrays["_source_file"] = source_files
+    return pa.table(arrays)
+
+
+def _columnar_extra(
+    column: str, rows: pa.Table, prefix: str, types: dict[str, str]
+) -> dict[str, pa.Array]:
+    """`_extra_arrays` for one unknown field of a columnar batch.
+
+    `<prefix>value` holds a JSON string's value, or else the value's JSON text, and
+    `<prefix>kind` says which (`columnar.KIND_SQL`). The usual case, one type throughout, is a
+    cast; a conflict (variants) is handed to `_extra_arrays` with the values orjson reads.
+    """
+    kinds = rows.column(prefix + "kind")
+    values = rows.column(prefix + "value")
+    present = {_DLT_KINDS[kind] for kind in pc.unique(kinds).to_pylist() if kind is not None}
+    if not present and column not in types:
+        return {column: pa.nulls(rows.num_rows, type=pa.string())}
+    first = kinds.filter(pc.is_valid(kinds))[0].as_py() if present else "string"
+    target = types.setdefault(column, _DLT_KINDS[first])
+    if present <= {target} and target in _ARROW_TYPES:
+        return {column: values.cast(_ARROW_TYPES[target])}
+    python_values = [
+        value if kind == "string" or value is None else orjson.loads(value)
+        for kind, value in zip(kinds.to_pylist(), values.to_pylist(), strict=True)
+    ]
+    return _extra_arrays(column, python_values, types)
+
+
+_DLT_KINDS = {
+    "string": "text",
+    "json": "text",
+    "bigint": "bigint",
+    "double": "double",
+    "bool": "bool",
+}

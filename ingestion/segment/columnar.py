@@ -1,0 +1,292 @@
+"""Whole Segment files parsed in C by an in-memory DuckDB, for files without an unusual line.
+
+The per-line Python path (`helpers.read_lines`) defines what the raw table holds. This module
+only answers for a file whose every line it can show that path would load, and load as the
+same values; for any other file it answers None and the caller reads the file line by line.
+So bad lines (and anything unusual) keep their exact handling, and no value changes.
+
+DuckDB is used purely as a parser: an in-memory connection that reads the event file, never
+the warehouse. What "the same values" rests on, each guarded below and checked by the parity
+tests in tests/test_segment_loader.py:
+
+- DuckDB's JSON reader (yyjson) and orjson agree on which lines are valid JSON, except for
+  trailing commas and NaN/Infinity, which DuckDB accepts: a line with those is unusual.
+- yyjson's compact text equals `orjson.dumps` for strings without escapes, integers below
+  1e16 and floats written without exponent from 0.001 up to 1e16: a line with a backslash, a
+  long digit run, an exponent or a tiny float is unusual.
+- Duplicate top-level keys (orjson keeps the last value): DuckDB's reader refuses the line.
+  Not covered: a key repeated inside a nested object (properties, traits, context), which
+  RFC 8259 allows but no Segment library writes, keeps both copies in the JSON text here
+  where orjson keeps the last one.
+- Timestamps: the plain ISO-8601 shapes of `_TIMESTAMP` parse alike in DuckDB (session time
+  zone UTC) and in `datetime.fromisoformat`; any other shape is unusual.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any
+from urllib.parse import unquote, urlparse
+
+import duckdb
+import fsspec
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from ingestion.segment.settings import (
+    COLUMNAR_MAX_FILE_BYTES,
+    JSON_FIELDS,
+    KNOWN_FIELDS,
+    TEXT_FIELDS,
+    TIMESTAMP_FIELDS,
+)
+
+_STRING_VALUED = frozenset(TEXT_FIELDS) | frozenset(TIMESTAMP_FIELDS)
+# A line matching this might be read or written differently by DuckDB than by orjson. A false
+# alarm (the pattern inside a string) only costs speed: the file is read line by line.
+_UNUSUAL = (
+    r"[\\\x00-\x1f\x7f]"  # escapes, control characters
+    r"|,\s*[\]}]"  # trailing comma
+    r"|[:,\[]\s*-?(\d{16,}|\d+(\.\d+)?[eE]|0\.000|(?i:nan|inf))"  # big, exponent, tiny, NaN
+    # an id or timestamp field (at any depth: a false alarm is harmless) that is no string
+    r'|"(' + "|".join(sorted(_STRING_VALUED)) + r')"\s*:\s*[^"n\s]'
+)
+_TIMESTAMP = (
+    r"^(19|20|21)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
+    r"(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
+)
+# The dlt type `helpers._dlt_type` gives a value, by the first character of its JSON text.
+# (Numbers with an exponent never get here: see _UNUSUAL.)
+KIND_SQL = (
+    "case when {x} is null then null when {x}[1] = '\"' then 'string' "
+    "when {x}[1] in ('{{', '[') then 'json' "
+    "when {x} in ('true', 'false') then 'bool' "
+    "when contains({x}, '.') then 'double' else 'bigint' end"
+)
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
+def _kind(expression: str) -> str:
+    return KIND_SQL.format(x=expression)
+
+
+class ColumnarParser:
+    """Parses event files with one in-memory DuckDB connection (never the warehouse)."""
+
+    def __init__(self, threads: int | None = None, guess: dict[str, Any] | None = None) -> None:
+        config: dict[str, str | bool | int | float | list[str]] = {}
+        if threads is not None:
+            config["threads"] = threads
+        self._con = duckdb.connect(":memory:", config=config)
+        self._con.execute("set TimeZone = 'UTC'")
+        self._protocols: set[str] = set()
+        # The unknown fields of the last file parsed (shared by a Prefetcher's parsers).
+        self._guess = {"extra_keys": []} if guess is None else guess
+
+    def close(self) -> None:
+        """Close the in-memory DuckDB."""
+        self._con.close()
+
+    def parse(self, file_url: str, fs_client: Any = None) -> ParsedFile | None:
+        """Typed columns of every line of `file_url`, or None if it must be read line by line.
+
+        A file larger than `COLUMNAR_MAX_FILE_BYTES` is left to the per-line path too, which
+        streams it: this path holds a whole file's columns in memory.
+        """
+        try:
+            if fs_client is not None and fs_client.size(file_url) > COLUMNAR_MAX_FILE_BYTES:
+                return None
+            path = self._duckdb_path(file_url, fs_client)
+            return self._parse(path)
+        except Exception:  # noqa: BLE001 - a malformed line, or a file DuckDB cannot read:
+            return None  # the per-line path reads it, and is always right
+
+    def _duckdb_path(self, file_url: str, fs_client: Any) -> str:
+        parsed = urlparse(file_url)
+        if parsed.scheme in ("", "file"):
+            return unquote(parsed.path) if parsed.scheme else file_url
+        if parsed.scheme not in self._protocols:
+            self._con.register_filesystem(fs_client or fsspec.filesystem(parsed.scheme))
+            self._protocols.add(parsed.scheme)
+        return file_url
+
+    def _parse(self, path: str) -> ParsedFile | None:
+        # Unknown fields are usually the same from file to file: guess the last file's, and
+        # look for them only when a line has another.
+        extra_keys: list[str] = self._guess["extra_keys"]
+        result = self._query(path, extra_keys)
+        if pc.any(result["unknown_keys"]).as_py():
+            known = ", ".join(_quote(key) for key in sorted(KNOWN_FIELDS))
+            found = self._con.sql(
+                f"select distinct unnest(list_filter(json_keys(json), lambda k: k not in "
+                f"({known}))) from {_source(path)}"
+            ).fetchall()
+            extra_keys = sorted(row[0] for row in found)
+            result = self._query(path, extra_keys)
+        self._guess["extra_keys"] = extra_keys
+        if result.num_rows == 0 or not pc.all(result["ok"]).as_py():
+            return None
+        return ParsedFile(result.drop_columns(["ok", "unknown_keys"]), extra_keys)
+
+    def _query(self, path: str, extra_keys: list[str]) -> pa.Table:
+        """One pass of DuckDB's JSON reader, beside the raw lines for the checks on them.
+
+        The reader gives each field's JSON text (re-written by yyjson) and refuses a line with
+        a duplicate top-level key; the raw line, in the same position, shows what the reader
+        smooths over (trailing commas, NaN, escapes, number spellings) and its key order. Both
+        skip blank lines; that the two rows are the same line is checked by the messageId.
+        """
+        fields = [*TEXT_FIELDS, *TIMESTAMP_FIELDS, *JSON_FIELDS, *extra_keys]
+        if len({key.lower() for key in fields}) < len(fields):  # column names ignore case
+            raise duckdb.InvalidInputException("field names differ only by case")
+        aliases = {key: f"f{index}" for index, key in enumerate(fields)}
+        columns = ", ".join(
+            f"{_quote(key)}: '{'VARCHAR' if key in _STRING_VALUED else 'JSON'}'" for key in fields
+        )
+        unpack = ", ".join(f"{_ident(key)}::varchar as {aliases[key]}" for key in fields)
+        every = ", ".join(_quote(key) for key in fields)
+        positions = "".join(
+            f"list_position(keys, {_quote(key)}) as x{index}__pos, "
+            for index, key in enumerate(extra_keys)
+        )
+        outputs = _typed_columns(aliases, extra_keys)
+        precomputed = _PRECOMPUTED.format(
+            context=aliases["context"], **{key: aliases[key] for key in TIMESTAMP_FIELDS}
+        )
+        reader = (
+            f"read_json({_quote(path)}, format = 'newline_delimited', compression = "
+            f"'auto_detect', columns = {{{columns}}})"
+        )
+        return self._con.sql(
+            f"""
+            with lines as (
+                select {unpack}, raw.line, json_keys(raw.line) as keys
+                from {reader} positional join (select json as line from {_source(path)}) raw
+            ),
+            fields as (
+                select *, {positions} {precomputed}
+                    not list_has_all([{every}], keys) as unknown_keys,
+                    not regexp_matches(line, {_quote(_UNUSUAL)})
+                        and contains(line, '"' || f0 || '"') as plain
+                from lines
+            )
+            select {", ".join(outputs)} from fields
+            """
+        ).to_arrow_table()
+
+
+_PRECOMPUTED = (
+    "try_cast({timestamp} as timestamptz) as ts_timestamp, "
+    "try_cast({receivedAt} as timestamptz) as ts_receivedAt, "
+    "try_cast({sentAt} as timestamptz) as ts_sentAt, "
+    "json_extract({context}, '$.groupId')::varchar as context_group, "
+)
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _source(path: str) -> str:
+    return f"read_ndjson_objects({_quote(path)}, compression = 'auto_detect')"
+
+
+def _typed_columns(aliases: dict[str, str], extra_keys: list[str]) -> list[str]:
+    """SQL for the output columns, the last one `ok`: the line is loaded as is (module doc).
+
+    Ids and timestamps come as text (`_STRING_VALUED` vouched they are strings or null).
+    """
+    checks: list[str] = ["plain"]
+    outputs: list[str] = ["unknown_keys"]
+    for key, column in TEXT_FIELDS.items():
+        outputs.append(f"nullif({aliases[key]}, '') as {column}")
+    # What EventBatch.add rejects: such a file goes to the per-line path, which says why.
+    checks.append("message_id is not null")
+    checks.append("type is not null")
+    checks.append("(user_id is not null or anonymous_id is not null)")
+    for key, column in TIMESTAMP_FIELDS.items():
+        text = aliases[key]
+        parsed = f"ts_{key}"
+        plain = f"(regexp_matches({text}, {_quote(_TIMESTAMP)}) and {parsed} is not null)"
+        if key == "timestamp":
+            checks.append(plain)
+        else:
+            checks.append(f"({text} is null or {text} = '' or {plain})")
+        outputs.append(f"case when {text} <> '' then {parsed} end as {column}")
+    context = aliases["context"]
+    group = "context_group"
+    is_object = f"{context}[1] = '{{'"
+    checks.append(
+        f"({context} is null or not {is_object} or {group} is null or {group} = 'null' or "
+        f"{group}[1] = '\"' or {_kind(group)} = 'bigint')"
+    )
+    outputs.append(
+        f"case when {is_object} and {group} is not null and {group} <> 'null' then nullif("
+        f"case when {group}[1] = '\"' then substr({group}, 2, length({group}) - 2) "
+        f"else {group} end, '') end as context_group_id"
+    )
+    for key, column in JSON_FIELDS.items():
+        outputs.append(f"{aliases[key]} as {column}")
+    for index, key in enumerate(extra_keys):
+        alias = aliases[key]
+        outputs.append(f"x{index}__pos")
+        outputs.append(f"{_kind(alias)} as x{index}__kind")
+        outputs.append(
+            f"case when {alias}[1] = '\"' then substr({alias}, 2, length({alias}) - 2) "
+            f"else {alias} end as x{index}__value"
+        )
+    outputs.append(f"coalesce({' and '.join(checks)}, false) as ok")
+    return outputs
+
+
+class ParsedFile:
+    """The typed lines of one file, in file order, before deduplication."""
+
+    def __init__(self, table: pa.Table, extra_keys: list[str]) -> None:
+        self.table = table
+        self.extra_keys = extra_keys
+
+
+class Prefetcher:
+    """Parses the next files in worker threads while the caller works on the current one.
+
+    DuckDB reads one gzip file on one thread and releases the GIL meanwhile, so a few files
+    parsed side by side (each worker with its own in-memory DuckDB) use the cores that dlt's
+    extract, in the caller's thread, leaves idle.
+    """
+
+    def __init__(self, files: list[tuple[str, Any]], workers: int | None = None) -> None:
+        self._files = files
+        self._workers = workers or min(4, os.cpu_count() or 1)
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="segment-parse")
+        self._futures: dict[int, Future[ParsedFile | None]] = {}
+        self._local = threading.local()
+        self._parsers: list[ColumnarParser] = []
+        self._lock = threading.Lock()
+        self._guess: dict[str, Any] = {"extra_keys": []}
+
+    def get(self, index: int) -> ParsedFile | None:
+        """The parse of file `index` (None: read it line by line); starts the next ones."""
+        for ahead in range(index, min(index + self._workers, len(self._files))):
+            if ahead not in self._futures:
+                self._futures[ahead] = self._pool.submit(self._parse, *self._files[ahead])
+        return self._futures.pop(index).result()
+
+    def _parse(self, file_url: str, fs_client: Any) -> ParsedFile | None:
+        parser = getattr(self._local, "parser", None)
+        if parser is None:
+            parser = self._local.parser = ColumnarParser(threads=1, guess=self._guess)
+            with self._lock:
+                self._parsers.append(parser)
+        return parser.parse(file_url, fs_client)
+
+    def close(self) -> None:
+        """Stop the workers (a parse under way finishes) and close their DuckDBs."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+        for parser in self._parsers:
+            parser.close()
