@@ -196,6 +196,9 @@ def make_pipeline(
     # staging could not tell rows of completed loads from rows a crashed load left behind.
     dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
     dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+    # Once a load is committed its job files are dead weight (about 90-340 MB per million
+    # events, kept forever by default); the package's state and schema stay for dlt.
+    dlt.config["load.delete_completed_jobs"] = True
     return dlt.pipeline(
         pipeline_name=pipeline_name,
         destination=destination(duckdb_config),

@@ -207,7 +207,7 @@ def test_postgres_marts_keep_their_contract_types(pipelines) -> None:
     )
     assert types["fct_active_users_daily.stickiness"] == "double precision"
     assert types["fct_active_users_daily.activity_date"] == "date"
-    assert types["fct_tickets.created_at"] == "timestamp without time zone"
+    assert types["fct_tickets.created_at"] == "timestamp with time zone"  # timestamptz
     assert types["fct_account_activity_daily.account_id"] == "character varying"
 
 

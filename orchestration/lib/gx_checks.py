@@ -231,7 +231,7 @@ def _validate_sql(
     source = context.data_sources.add_postgres("warehouse", connection_string=connection_string)
     asset = source.add_table_asset(suite.name, table_name=table, schema_name=schema)
     batch = asset.add_batch_definition_whole_table("whole_table").get_batch()
-    # Raw timestamps are `timestamptz` on PostgreSQL (dlt), mart ones `timestamp`: Python cannot
+    # A column may be `timestamptz` (dlt's, or a contract's) or `timestamp`: Python cannot
     # compare a naive bound with an aware value, so timestamptz columns get an aware bound.
     aware = {
         name
