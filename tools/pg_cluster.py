@@ -4,6 +4,7 @@
     python -m tools.pg_cluster ensure /tmp/pg       # the same, or restart/reuse the one there
     python -m tools.pg_cluster env /tmp/pg          # `export ...` lines for that server
     python -m tools.pg_cluster stop /tmp/pg         # stop it and delete the folder
+    python -m tools.pg_cluster stop-all /tmp        # stop every server started under a folder
 
 The server uses Debian's packaged binaries (`/usr/lib/postgresql/<version>/bin`, installed by
 `apt-get install postgresql`), keeps its data *and* its socket in the given folder, listens on
@@ -177,6 +178,15 @@ def stop(data_dir: Path) -> None:
     shutil.rmtree(data_dir, ignore_errors=True)
 
 
+def stop_all(root: Path) -> list[Path]:
+    """Stop and delete every cluster `start` created anywhere under `root` (a CI safety net)."""
+    stopped = []
+    for state in sorted(root.resolve().rglob(STATE_FILE)):
+        stop(state.parent)
+        stopped.append(state.parent)
+    return stopped
+
+
 @contextlib.contextmanager
 def running(data_dir: Path) -> Iterator[Cluster]:
     """A server for the length of a `with` block; stopped and deleted even on failure."""
@@ -202,9 +212,9 @@ def wait_ready(cluster: Cluster, timeout: float = 30.0) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """CLI: start, ensure, env, stop."""
+    """CLI: start, ensure, env, stop, stop-all."""
     parser = argparse.ArgumentParser(prog="python -m tools.pg_cluster", description=__doc__)
-    parser.add_argument("action", choices=["start", "ensure", "env", "stop"])
+    parser.add_argument("action", choices=["start", "ensure", "env", "stop", "stop-all"])
     parser.add_argument("data_dir", type=Path, help="folder for the cluster (created by start)")
     parser.add_argument("--port", type=int, help="port to listen on (default: a free one)")
     args = parser.parse_args(argv)
@@ -212,6 +222,10 @@ def main(argv: list[str] | None = None) -> int:
         if args.action == "stop":
             stop(args.data_dir)
             print(f"stopped and removed {args.data_dir}")
+            return 0
+        if args.action == "stop-all":
+            for folder in stop_all(args.data_dir):
+                print(f"stopped and removed {folder}")
             return 0
         if args.action == "start":
             cluster = start(args.data_dir, args.port)
