@@ -54,20 +54,6 @@ END_DATE = "2026-03-31"
 LAST_DBT_ELAPSED = [0.0]
 LAST_DBT_NODES: list[dict[str, Any]] = []
 SLOWEST_NODES = 12
-MARTS = [
-    "fct_active_users_daily",
-    "fct_account_activity_daily",
-    "fct_feature_adoption_weekly",
-    "fct_retention_weekly",
-    "fct_nps_monthly",
-    "fct_csat_monthly",
-    "fct_tickets",
-    "fct_support_daily",
-    "fct_seat_utilization_daily",
-    "dim_accounts",
-    "fct_account_health_weekly",
-    "metrics_daily",
-]
 
 
 def ensure_world(warehouse: Path, scale: int) -> None:
@@ -196,7 +182,11 @@ def marts(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
         out = {}
-        for mart in MARTS:
+        tables = con.execute(
+            "select table_name from information_schema.tables"
+            " where table_schema = 'marts' and table_type = 'BASE TABLE' order by 1"
+        ).fetchall()
+        for (mart,) in tables:
             width = len(con.execute(f"select * from marts.{mart} limit 0").description)
             order = ", ".join(str(i + 1) for i in range(width))
             out[mart] = con.execute(f"select * from marts.{mart} order by {order}").fetchall()

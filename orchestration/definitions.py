@@ -5,8 +5,8 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.lib.freshness import with_freshness
-from orchestration.lib.project import export_warehouse_path
+from orchestration.lib.project import export_warehouse_settings
 
-export_warehouse_path()
+export_warehouse_settings()
 
 defs = with_freshness(dg.load_from_defs_folder(project_root=Path(__file__).resolve().parent.parent))

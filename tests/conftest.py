@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+import psycopg2
 import pytest
 
 from tools import pg_cluster
@@ -28,6 +29,13 @@ def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
         return con.execute(sql).fetchall()
 
 
+def pg_query(url: str, sql: str) -> list[tuple[Any, ...]]:
+    """Read a PostgreSQL warehouse (`query` for WAREHOUSE=postgres)."""
+    with psycopg2.connect(url) as con, con.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()
+
+
 @pytest.fixture(scope="session")
 def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     """A throwaway PostgreSQL server for the whole test run, stopped and deleted at the end.
@@ -36,7 +44,6 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
     missing server is an error, not a skip.
     """
     with pg_cluster.running(tmp_path_factory.mktemp("postgres") / "cluster") as cluster:
-        pg_cluster.wait_ready(cluster)
         yield cluster
 
 

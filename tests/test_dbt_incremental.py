@@ -25,27 +25,13 @@ import pytest
 
 from tests.dbt_fixtures import create_raw_warehouse, fetch_rows, run_dbt
 from tests.test_dbt_usage import L1, L2, L_FAILED, RAW_ROWS, _event
+from tests.test_definitions import MARTS
 
 pytestmark = pytest.mark.slow
 
 L3 = "1706800000.000003"  # completed, after the first build
 L3_CRASHED = "1706800000.000004"  # written but never completed
 L4 = "1706900000.000005"  # completed: a corrected license file, no events
-
-MARTS = [
-    "fct_active_users_daily",
-    "fct_account_activity_daily",
-    "fct_feature_adoption_weekly",
-    "fct_retention_weekly",
-    "fct_nps_monthly",
-    "fct_csat_monthly",
-    "fct_tickets",
-    "fct_support_daily",
-    "fct_seat_utilization_daily",
-    "dim_accounts",
-    "fct_account_health_weekly",
-    "metrics_daily",
-]
 
 NEW_EVENTS = [
     # The new day.

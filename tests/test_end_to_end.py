@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
-import psycopg2
 import pytest
+from conftest import pg_query
 
 from tools.compare_marts import differences, read_duckdb, read_postgres
 
@@ -81,9 +81,7 @@ class Pipeline:
 
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         if self.engine == "postgres":
-            with psycopg2.connect(self.url) as con, con.cursor() as cursor:
-                cursor.execute(sql)
-                return cursor.fetchall()
+            return pg_query(self.url, sql)
         return _query(self.warehouse, sql)
 
     def raw_counts(self) -> dict[str, int]:

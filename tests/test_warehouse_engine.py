@@ -6,8 +6,8 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
-import psycopg2
 import pytest
+from conftest import pg_query
 
 from ingestion.common import (
     WarehouseSettingError,
@@ -71,9 +71,7 @@ def test_file_drop_loader_lands_on_postgres_once_and_sets_bad_rows_aside(
     second = BY_NAME["file_drop"].load(**kwargs)
 
     def pg(sql: str) -> list[tuple]:
-        with psycopg2.connect(postgres_warehouse.url) as con, con.cursor() as cursor:
-            cursor.execute(sql)
-            return cursor.fetchall()
+        return pg_query(postgres_warehouse.url, sql)
 
     assert pg(
         "select response_id, user_id, survey, score from raw_file_drop.survey_responses order by 1"
@@ -140,9 +138,7 @@ def test_production_dagster_yaml_stores_runs_on_postgres(
         assert type(instance.run_storage).__name__ == "PostgresRunStorage"
         result = dg.materialize([heartbeat], instance=instance)
         assert result.success
-    with psycopg2.connect(storage.url) as con, con.cursor() as cursor:
-        cursor.execute("select run_id, status from runs")
-        assert cursor.fetchall() == [(result.run_id, "SUCCESS")]
+    assert pg_query(storage.url, "select run_id, status from runs") == [(result.run_id, "SUCCESS")]
 
 
 def test_dagster_graph_follows_the_engine(tmp_path: Path) -> None:

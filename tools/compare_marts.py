@@ -45,47 +45,41 @@ def _rows(raw: list[tuple[Any, ...]]) -> list[tuple[Any, ...]]:
     return sorted((tuple(normalise(value) for value in row) for row in raw), key=_sort_key)
 
 
-def read_duckdb(path: Path) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
-    """Every table of schema `marts` in a DuckDB file: (column names, normalised sorted rows)."""
+Marts = dict[str, tuple[list[str], list[tuple[Any, ...]]]]
+TABLES_SQL = (
+    f"select table_name from information_schema.tables where table_schema = '{SCHEMA}' "
+    "and table_type = 'BASE TABLE' order by 1"
+)
+
+
+def _read(cursor: Any) -> Marts:
+    """Every table of schema `marts` through a DB-API cursor (DuckDB's or psycopg2's)."""
+    cursor.execute(TABLES_SQL)
+    marts: Marts = {}
+    for (table,) in cursor.fetchall():
+        cursor.execute(f'select * from "{SCHEMA}"."{table}"')
+        columns = [column[0] for column in cursor.description]
+        marts[table] = (columns, _rows(cursor.fetchall()))
+    return marts
+
+
+def read_duckdb(path: Path) -> Marts:
+    """Every mart in a DuckDB file: (column names, normalised sorted rows) per table."""
     import duckdb
 
-    marts: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
     with duckdb.connect(str(path), read_only=True) as con:
-        tables = con.execute(
-            "select table_name from information_schema.tables where table_schema = ? "
-            "and table_type = 'BASE TABLE' order by 1",
-            [SCHEMA],
-        ).fetchall()
-        for (table,) in tables:
-            result = con.execute(f'select * from "{SCHEMA}"."{table}"')
-            columns = [column[0] for column in result.description]
-            marts[table] = (columns, _rows(result.fetchall()))
-    return marts
+        return _read(con.cursor())
 
 
-def read_postgres(url: str) -> dict[str, tuple[list[str], list[tuple[Any, ...]]]]:
-    """Every table of schema `marts` on a PostgreSQL server, read like `read_duckdb`."""
+def read_postgres(url: str) -> Marts:
+    """Every mart on a PostgreSQL server, read like `read_duckdb`."""
     import psycopg2
 
-    marts: dict[str, tuple[list[str], list[tuple[Any, ...]]]] = {}
     with psycopg2.connect(url) as con, con.cursor() as cursor:
-        cursor.execute(
-            "select table_name from information_schema.tables where table_schema = %s "
-            "and table_type = 'BASE TABLE' order by 1",
-            (SCHEMA,),
-        )
-        for (table,) in cursor.fetchall():
-            cursor.execute(f'select * from "{SCHEMA}"."{table}"')
-            columns = [column.name for column in cursor.description]
-            marts[table] = (columns, _rows(cursor.fetchall()))
-    return marts
+        return _read(cursor)
 
 
-def differences(
-    left: dict[str, tuple[list[str], list[tuple[Any, ...]]]],
-    right: dict[str, tuple[list[str], list[tuple[Any, ...]]]],
-    show: int = 5,
-) -> list[str]:
+def differences(left: Marts, right: Marts, show: int = 5) -> list[str]:
     """What differs between two sets of marts; empty when every mart is equal row for row."""
     problems = []
     for table in sorted(set(left) | set(right)):

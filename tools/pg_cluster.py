@@ -22,7 +22,6 @@ import shutil
 import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -194,21 +193,6 @@ def running(data_dir: Path) -> Iterator[Cluster]:
         yield start(data_dir)
     finally:
         stop(data_dir)
-
-
-def wait_ready(cluster: Cluster, timeout: float = 30.0) -> None:
-    """Block until the server accepts connections."""
-    import psycopg2
-
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            psycopg2.connect(cluster.url).close()
-            return
-        except psycopg2.OperationalError:
-            if time.monotonic() > deadline:
-                raise
-            time.sleep(0.2)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -233,11 +233,8 @@ def _validate_sql(
     batch = asset.add_batch_definition_whole_table("whole_table").get_batch()
     # A column may be `timestamptz` (dlt's, or a contract's) or `timestamp`: Python cannot
     # compare a naive bound with an aware value, so timestamptz columns get an aware bound.
-    aware = {
-        name
-        for name, data_type in _postgres_column_types(connection_string, schema, table).items()
-        if data_type == "timestamp with time zone"
-    }
+    types, rows = _postgres_table_facts(connection_string, schema, table)
+    aware = {name for name, data_type in types.items() if data_type == "timestamp with time zone"}
     expectations = copy.deepcopy(suite.expectations)
     for expectation in expectations:
         kwargs = expectation["kwargs"]
@@ -249,11 +246,15 @@ def _validate_sql(
     parameters = dict(params)
     parameters["max_timestamptz"] = pd.Timestamp(params["max_timestamp"]).tz_localize(UTC)
     result = batch.validate(_gx_suite(suite, expectations), expectation_parameters=parameters)
-    return result, _postgres_row_count(connection_string, schema, table)
+    return result, rows
 
 
-def _postgres_column_types(connection_string: str, schema: str, table: str) -> dict[str, str]:
+def _postgres_table_facts(
+    connection_string: str, schema: str, table: str
+) -> tuple[dict[str, str], int]:
+    """A table's column types and its row count, over one connection."""
     import psycopg2
+    from psycopg2 import sql
 
     with psycopg2.connect(connection_string) as con, con.cursor() as cursor:
         cursor.execute(
@@ -261,20 +262,13 @@ def _postgres_column_types(connection_string: str, schema: str, table: str) -> d
             "where table_schema = %s and table_name = %s",
             (schema, table),
         )
-        return {name: data_type for name, data_type in cursor.fetchall()}
-
-
-def _postgres_row_count(connection_string: str, schema: str, table: str) -> int:
-    import psycopg2
-    from psycopg2 import sql
-
-    with psycopg2.connect(connection_string) as con, con.cursor() as cursor:
+        types = {name: data_type for name, data_type in cursor.fetchall()}
         cursor.execute(
             sql.SQL("select count(*) from {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(table)
             )
         )
-        return int(cursor.fetchone()[0])
+        return types, int(cursor.fetchone()[0])
 
 
 # --- DuckDB: bounded-memory reads -----------------------------------------------------------

@@ -19,7 +19,7 @@ OWNERS = ["team:data-engineering"]
 WAREHOUSE_POOL = "warehouse"
 
 
-def export_warehouse_path() -> Path:
+def export_warehouse_settings() -> Path:
     """Export the warehouse settings dbt reads (`ingestion.common.dbt_env`) into this process.
 
     WAREHOUSE_PATH becomes absolute (dbt runs in dbt_project/ and must see that file), and with
