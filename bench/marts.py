@@ -8,12 +8,18 @@ when a path does not exist, the bench runs `orchestration.run` for that scale in
 end date 2026-03-31). Each measurement works on a copy, so the inputs are never changed:
 
 1. `full_scale_1`: `dbt run --full-refresh` on the scale-1 copy (seeds loaded first, untimed);
-2. `full_scale_10`: the same on the scale-10 copy;
-3. `incremental_scale_10`: on that built scale-10 copy, one more day of events lands as a new
-   completed dlt load (the last day's events shifted one day later with new messageIds, plus
-   1% of the day before re-sent as late events and 1% of the last day re-delivered with the
-   same messageId), then a plain `dbt run` (incremental models rebuild only the new days plus
-   the `lookback_days` window).
+2. `incremental_scale_1`: on that built copy, one more day of events lands as a new completed
+   dlt load (the last day's events shifted one day later with new messageIds, plus 1% of the
+   day before re-sent as late events and 1% of the last day re-delivered with the same
+   messageId), then a plain `dbt run` (incremental models rebuild only the new days plus the
+   `lookback_days` window);
+3. `full_scale_10` and `incremental_scale_10`: the same on the scale-10 copy.
+
+With `--longer-history K`, `full_history_xK` and `incremental_history_xK` repeat 3 on a copy of
+the scale-10 world whose events history is K times as long (the 90 days copied K-1 times
+into the quarters before, under new messageIds): the same product and accounts over a
+longer past, which is what grows in a real warehouse. An incremental run should cost about
+the same whatever the history; the full build grows with it.
 
 `--with-tests` also times `dbt test` after each run. `--build` times `dbt build` instead of
 `dbt run` (seeds, models, data and unit tests in one invocation: the command the Dagster
@@ -178,6 +184,32 @@ def add_one_day(warehouse: Path) -> dict[str, Any]:
     }
 
 
+def lengthen_history(warehouse: Path, times: int) -> dict[str, Any]:
+    """Make the events history `times` as long: copies of every event, moved back by whole
+    history spans, under new messageIds (in the same completed dlt loads)."""
+    con = duckdb.connect(str(warehouse))
+    try:
+        con.execute("set TimeZone = 'UTC'")
+        first, last = con.execute(
+            "select min(cast(timestamp as date)), max(cast(timestamp as date))"
+            " from raw_segment.events"
+        ).fetchone()
+        span = (last - first).days + 1
+        for copy in range(1, times):
+            back = f"interval {span * copy} day"
+            con.execute(
+                "insert into raw_segment.events select * replace ("
+                f"message_id || '-h{copy}' as message_id, _dlt_id || '-h{copy}' as _dlt_id,"
+                f" timestamp - {back} as timestamp, received_at - {back} as received_at,"
+                f" sent_at - {back} as sent_at) from raw_segment.events"
+                " where not contains(message_id, '-h')"
+            )
+        events = con.execute("select count(*) from raw_segment.events").fetchone()[0]
+    finally:
+        con.close()
+    return {"history_days": span * times, "raw_events": events}
+
+
 def marts(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
     con = duckdb.connect(str(warehouse), read_only=True)
     try:
@@ -196,18 +228,32 @@ def marts(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
 
 
 def full_build(
-    source: Path, work: Path, with_tests: bool, command: str
+    source: Path, work: Path, with_tests: bool, command: str, history_times: int = 1
 ) -> tuple[Path, dict[str, Any]]:
     copy = work / "warehouse.duckdb"
     shutil.copyfile(source, copy)
     drop_built(copy)
+    history = lengthen_history(copy, history_times) if history_times > 1 else None
     dbt(["seed"], copy, work)
     figures: dict[str, Any] = {"run": dbt([command, "--full-refresh"], copy, work)}
     figures["run_nodes"] = LAST_DBT_ELAPSED[0]
     figures["slowest_nodes"] = list(LAST_DBT_NODES)
     if with_tests:
         figures["test"] = dbt(["test"], copy, work)
+    if history is not None:
+        figures["history"] = history
     return copy, figures
+
+
+def incremental_run(copy: Path, work: Path, with_tests: bool, command: str) -> dict[str, Any]:
+    """Add the next day of events to a built copy, then time the plain (incremental) run."""
+    added = add_one_day(copy)
+    figures: dict[str, Any] = {"run": dbt([command], copy, work), "added": added}
+    figures["run_nodes"] = LAST_DBT_ELAPSED[0]
+    figures["slowest_nodes"] = list(LAST_DBT_NODES)
+    if with_tests:
+        figures["test"] = dbt(["test"], copy, work)
+    return figures
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -220,6 +266,13 @@ def main(argv: list[str] | None = None) -> int:
         "--build", action="store_true", help="time dbt build (what Dagster runs), not dbt run"
     )
     parser.add_argument("--verify", action="store_true", help="compare with a full refresh")
+    parser.add_argument(
+        "--longer-history",
+        type=int,
+        default=0,
+        metavar="K",
+        help="also measure on the scale-10 world with a K times longer events history",
+    )
     args = parser.parse_args(argv)
     if args.build and args.with_tests:
         parser.error("--build already runs the tests; drop --with-tests")
@@ -228,34 +281,35 @@ def main(argv: list[str] | None = None) -> int:
     ensure_world(args.w10, 10)
 
     results: dict[str, Any] = {}
+    worlds = [("scale_1", args.w1, 1), ("scale_10", args.w10, 1)]
+    if args.longer_history > 1:
+        worlds.append((f"history_x{args.longer_history}", args.w10, args.longer_history))
     with tempfile.TemporaryDirectory(prefix="bench_marts_") as tmp:
-        work1 = Path(tmp) / "w1"
-        work10 = Path(tmp) / "w10"
-        work1.mkdir()
-        work10.mkdir()
-        _, results["full_scale_1"] = full_build(args.w1, work1, args.with_tests, command)
-        copy10, results["full_scale_10"] = full_build(args.w10, work10, args.with_tests, command)
-        results["startup_floor"] = dbt(["run", "--select", "nothing_selected_xyz"], copy10, work10)
-        results["added"] = add_one_day(copy10)
-        incremental: dict[str, Any] = {"run": dbt([command], copy10, work10)}
-        incremental["run_nodes"] = LAST_DBT_ELAPSED[0]
-        incremental["slowest_nodes"] = list(LAST_DBT_NODES)
-        if args.with_tests:
-            incremental["test"] = dbt(["test"], copy10, work10)
-        results["incremental_scale_10"] = incremental
-        if args.verify:
-            expected_source = marts(copy10)
-            dbt(["run", "--full-refresh"], copy10, work10)
-            different = [m for m, rows in marts(copy10).items() if rows != expected_source[m]]
-            results["verified_equal_to_full_refresh"] = not different
-            results["marts_different"] = different
+        for name, source, times in worlds:
+            work = Path(tmp) / name
+            work.mkdir()
+            copy, results[f"full_{name}"] = full_build(
+                source, work, args.with_tests, command, times
+            )
+            if name == "scale_10":
+                results["startup_floor"] = dbt(
+                    ["run", "--select", "nothing_selected_xyz"], copy, work
+                )
+            results[f"incremental_{name}"] = incremental_run(copy, work, args.with_tests, command)
+            if name == "scale_10" and args.verify:
+                expected_source = marts(copy)
+                dbt(["run", "--full-refresh"], copy, work)
+                different = [m for m, rows in marts(copy).items() if rows != expected_source[m]]
+                results["verified_equal_to_full_refresh"] = not different
+                results["marts_different"] = different
+            copy.unlink()  # the longer history's copy is several GB
 
-    ratio = results["incremental_scale_10"]["run"] / results["full_scale_10"]["run"]
-    results["ratio_incremental_to_full_scale_10"] = ratio
-    nodes_ratio = (
-        results["incremental_scale_10"]["run_nodes"] / results["full_scale_10"]["run_nodes"]
-    )
-    results["ratio_nodes_only_scale_10"] = nodes_ratio
+    for name, _, _ in worlds:
+        full, incremental = results[f"full_{name}"], results[f"incremental_{name}"]
+        results[f"ratio_incremental_to_full_{name}"] = incremental["run"] / full["run"]
+        results[f"ratio_nodes_only_{name}"] = incremental["run_nodes"] / full["run_nodes"]
+    ratio = results["ratio_incremental_to_full_scale_10"]
+    nodes_ratio = results["ratio_nodes_only_scale_10"]
     results["ratio_startup_floor_scale_10"] = (
         results["startup_floor"] / results["full_scale_10"]["run"]
     )
@@ -267,11 +321,17 @@ def main(argv: list[str] | None = None) -> int:
         "duckdb": duckdb.__version__,
     }
 
-    print(f"{'measurement':<26}{'dbt ' + command + ' s':>12}{'nodes s':>10}{'dbt test s':>12}")
-    for name in ("full_scale_1", "full_scale_10", "incremental_scale_10"):
-        row = results[name]
-        test = f"{row['test']:.1f}" if "test" in row else "-"
-        print(f"{name:<26}{row['run']:>12.1f}{row['run_nodes']:>10.1f}{test:>12}")
+    header = f"{'measurement':<26}{'dbt ' + command + ' s':>12}{'nodes s':>10}{'dbt test s':>12}"
+    print(f"{header}{'incr/full':>11}{'nodes only':>12}")
+    for name, _, _ in worlds:
+        for kind in ("full", "incremental"):
+            row = results[f"{kind}_{name}"]
+            test = f"{row['test']:.1f}" if "test" in row else "-"
+            line = f"{kind + '_' + name:<26}{row['run']:>12.1f}{row['run_nodes']:>10.1f}{test:>12}"
+            if kind == "incremental":
+                line += f"{results[f'ratio_incremental_to_full_{name}']:>11.1%}"
+                line += f"{results[f'ratio_nodes_only_{name}']:>12.1%}"
+            print(line)
     print(f"incremental / full at scale 10: {ratio:.1%} wall (target < 15%),")
     print(f"  {nodes_ratio:.1%} counting dbt's node time only (no process start-up)")
     floor = results["startup_floor"]
@@ -279,10 +339,13 @@ def main(argv: list[str] | None = None) -> int:
         f"dbt start-up alone (a run selecting nothing): {floor:.1f} s ="
         f" {results['ratio_startup_floor_scale_10']:.1%} of the full build (the ratio's floor)"
     )
-    print("slowest nodes of the incremental run:")
+    print("slowest nodes of the incremental run at scale 10:")
     for node in results["incremental_scale_10"]["slowest_nodes"][:8]:
         print(f"  {node['seconds']:>6.2f} s  {node['node']}")
-    print(f"added: {results['added']}")
+    for name, _, _ in worlds:
+        history = results[f"full_{name}"].get("history")
+        extra = f", history {history}" if history else ""
+        print(f"{name}: added {results[f'incremental_{name}']['added']}{extra}")
     if args.verify:
         print(f"incremental equals full refresh: {results['verified_equal_to_full_refresh']}")
 

@@ -1,6 +1,7 @@
 {{ config(materialized='table') }}
 -- depends_on: {{ ref('stg_segment__events') }}
 -- depends_on: {{ ref('int_user_latest_group') }}
+-- depends_on: {{ source('raw_segment', '_dlt_loads') }}
 -- One row: the first UTC day the incremental product models must rebuild on this run
 -- (docs/metrics.md, "Incremental builds"). It is the earliest of
 --   * the last attributed day already built minus var('lookback_days') (default 3);
@@ -26,17 +27,11 @@ with
 
     -- The built table is read by name in each CTE (no shared CTE: DuckDB would materialize
     -- it whole).
-    built_loads as (
-
-        select distinct built_events.dlt_load_id
-        from {{ built }} as built_events
-
-    ),
-
     new_events as (
 
         -- Events of completed loads that int_events_attributed has not built yet (a load
-        -- whose events are all anonymous or group calls stays here, harmlessly).
+        -- whose events are all anonymous or group calls stays here, harmlessly); their load
+        -- ids are rendered as literals (dlt_loads_not_built).
         select
             user_id,
             event_type,
@@ -44,7 +39,7 @@ with
             occurred_on,
             occurred_at
         from {{ ref('stg_segment__events') }}
-        where dlt_load_id not in (select built_loads.dlt_load_id from built_loads)
+        where {{ dlt_loads_not_built('raw_segment', built, load_id_column='dlt_load_id') }}
 
     ),
 

@@ -1,6 +1,10 @@
+{{ config(materialized='table') }}
 -- One row per user with a group call: the groupId of the user's latest group call by
 -- timestamp over all time (only group calls that carry a userId). It attributes the events
 -- without context.groupId (int_events_attributed).
+
+-- A table, not a view: several models read it, and through a view each would rank every
+-- group call again.
 
 with
 

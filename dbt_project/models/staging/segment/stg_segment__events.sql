@@ -7,9 +7,10 @@
     )
 }}
 -- Incremental (docs/metrics.md, "Incremental builds"): a run reads only the rows of completed
--- dlt loads it has not seen yet. The first copy of a messageId must still win across loads,
--- so the new rows are ranked together with the kept copies of the same messageIds; the
--- winners replace them (delete+insert on message_id).
+-- dlt loads it has not seen yet. The first copy of a messageId must still win across loads:
+-- a new copy is kept only if no kept copy came from an earlier load (the kept copies are
+-- looked up by id and load id only, never read whole), and replaces a kept copy of a later
+-- load (delete+insert on message_id; possible only when loads complete out of order).
 
 with
 
@@ -17,9 +18,10 @@ source as (
 
     select * from {{ source('raw_segment', 'events') }}
     where
-        {{ dlt_completed_loads('raw_segment') }}
         {% if is_incremental() -%}
-            and _dlt_load_id not in (select distinct kept.dlt_load_id from {{ this }} as kept)
+            {{ dlt_loads_not_built('raw_segment', this) }}
+        {%- else -%}
+            {{ dlt_completed_loads('raw_segment') }}
         {%- endif %}
 
 ),
@@ -50,37 +52,6 @@ renamed as (
 
 ),
 
-candidates as (
-
-    select * from renamed
-    {% if is_incremental() %}
-        union all
-        select
-            kept.message_id,
-            kept.event_type,
-            kept.occurred_at,
-            kept.occurred_on,
-            kept.user_id,
-            kept.anonymous_id,
-            kept.event_name,
-            kept.page_name,
-            kept.group_id,
-            kept.context_group_id,
-            kept.trait_name,
-            kept.trait_plan,
-            kept.received_at,
-            kept.sent_at,
-            kept.properties,
-            kept.traits,
-            kept.context,
-            kept.source_file,
-            kept.dlt_load_id
-        from {{ this }} as kept
-        where kept.message_id in (select renamed.message_id from renamed)
-    {% endif %}
-
-),
-
 deduplicated as (
 
     -- A message delivered more than once counts once: its first copy (earliest load, then
@@ -91,30 +62,53 @@ deduplicated as (
             partition by message_id
             order by dlt_load_id, received_at, source_file
         ) as copy_number
-    from candidates
+    from renamed
     where message_id is not null
 
-)
+){% if is_incremental() %},
+
+kept_copies as (
+
+    -- The copies already built of this run's messageIds: one each (message_id is unique).
+    select
+        kept.message_id,
+        kept.dlt_load_id
+    from {{ this }} as kept
+    where kept.message_id in (select renamed.message_id from renamed)
+
+){% endif %}
 
 select
-    message_id,
-    event_type,
-    occurred_at,
-    occurred_on,
-    user_id,
-    anonymous_id,
-    event_name,
-    page_name,
-    group_id,
-    context_group_id,
-    trait_name,
-    trait_plan,
-    received_at,
-    sent_at,
-    properties,
-    traits,
-    context,
-    source_file,
-    dlt_load_id
+    deduplicated.message_id,
+    deduplicated.event_type,
+    deduplicated.occurred_at,
+    deduplicated.occurred_on,
+    deduplicated.user_id,
+    deduplicated.anonymous_id,
+    deduplicated.event_name,
+    deduplicated.page_name,
+    deduplicated.group_id,
+    deduplicated.context_group_id,
+    deduplicated.trait_name,
+    deduplicated.trait_plan,
+    deduplicated.received_at,
+    deduplicated.sent_at,
+    deduplicated.properties,
+    deduplicated.traits,
+    deduplicated.context,
+    deduplicated.source_file,
+    deduplicated.dlt_load_id
 from deduplicated
-where copy_number = 1
+{% if is_incremental() -%}
+    left join kept_copies
+        on deduplicated.message_id = kept_copies.message_id
+{%- endif %}
+where
+    deduplicated.copy_number = 1
+    {% if is_incremental() -%}
+        -- Load ids of different loads never tie: an earlier kept copy wins.
+        and (
+            kept_copies.message_id is null
+            or kept_copies.dlt_load_id > deduplicated.dlt_load_id
+        )
+    {%- endif %}
