@@ -14,9 +14,8 @@
 -- call by timestamp over all time (only group calls that carry a userId), else null.
 -- Anonymous-only events count toward no user metric and are not here.
 
--- The two reads of stg_segment__events stay separate (no shared `events` CTE): a CTE read
--- twice is materialized whole by DuckDB, while two filtered scans each skip what they do not
--- need (the restart-day filter prunes the older row groups).
+-- The events are read with the restart-day filter only, which prunes the older row groups;
+-- the latest group call per user comes built (int_user_latest_group, one table per run).
 
 with
 
@@ -43,32 +42,9 @@ identified_activity as (
 
 ),
 
-group_calls as (
-
-    -- Same rule as int_user_latest_group (kept inline so the unit tests read only staging).
-    select
-        user_id,
-        group_id,
-        row_number() over (
-            partition by user_id
-            order by occurred_at desc, received_at desc, message_id desc
-        ) as recency_rank
-    from {{ ref('stg_segment__events') }}
-    where
-        event_type = 'group'
-        and user_id is not null
-        and group_id is not null
-        and occurred_at is not null
-
-),
-
 latest_group as (
 
-    select
-        user_id,
-        group_id as latest_group_id
-    from group_calls
-    where recency_rank = 1
+    select * from {{ ref('int_user_latest_group') }}
 
 ),
 
