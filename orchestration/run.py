@@ -58,7 +58,9 @@ def main(argv: list[str] | None = None) -> int:
     ):
         if args.ui:
             return _serve_ui(sandbox.base_urls)
-        outcome = materialize_all()
+        if args.full_refresh:
+            print("dbt: --full-refresh, the incremental models are rebuilt from all history")
+        outcome = materialize_all(full_refresh=args.full_refresh)
     print(_summary(outcome, time.monotonic() - started))
     return 0 if outcome["success"] and not outcome["checks_failed"] else 1
 
@@ -94,6 +96,11 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     )
     parser.add_argument(
         "--regenerate", action="store_true", help="write the sample world again even if present"
+    )
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental dbt models from all history (dbt build --full-refresh)",
     )
     return parser.parse_args(argv)
 
@@ -162,8 +169,11 @@ def _environment(values: dict[str, str]) -> Iterator[None]:
                 os.environ[key] = value
 
 
-def materialize_all() -> dict[str, Any]:
-    """Materialize the whole asset graph in this process and collect check outcomes."""
+def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
+    """Materialize the whole asset graph in this process and collect check outcomes.
+
+    `full_refresh` rebuilds the incremental dbt models from all history.
+    """
     import dagster as dg
 
     from orchestration.definitions import defs
@@ -174,7 +184,10 @@ def materialize_all() -> dict[str, Any]:
         result = job.execute_in_process(
             instance=instance,
             raise_on_error=False,
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}},
+            run_config={
+                "loggers": {"console": {"config": {"log_level": "INFO"}}},
+                "ops": {"productops_dbt": {"config": {"full_refresh": full_refresh}}},
+            },
         )
     passed: list[str] = []
     failed: list[str] = []

@@ -30,7 +30,7 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 END_DATE = date(2026, 3, 31)
 
 
-def _run(world: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+def _run(world: Path, env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [
             sys.executable,
@@ -46,6 +46,7 @@ def _run(world: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
             END_DATE.isoformat(),
             "--page-size",
             "25",
+            *options,
         ],
         cwd=PROJECT_ROOT,
         env=env,
@@ -268,6 +269,36 @@ def test_tickets_mart_has_every_ticket_but_the_deleted(pipeline) -> None:
     rows = pipeline.query("select ticket_id from marts.fct_tickets")
     assert {r[0] for r in rows} == kept
     assert len(kept) < len(tickets)  # the world plants deleted tickets
+
+
+def test_full_refresh_rebuilds_the_days_an_incremental_run_keeps(pipelines) -> None:
+    """An old day of an incremental mart, edited by hand, outlives a plain run.
+
+    The day is before the restart day, so only `--full-refresh` rebuilds it from the events.
+    """
+    pipeline = pipelines["duckdb"]
+    day_sql = "select min(activity_date) from marts.fct_account_activity_daily"
+    first_day = pipeline.query(day_sql)[0][0]
+    rows_sql = (
+        "select account_id, active_users, events from marts.fct_account_activity_daily"
+        f" where activity_date = '{first_day}' order by account_id"
+    )
+    expected = pipeline.query(rows_sql)
+    with duckdb.connect(str(pipeline.warehouse)) as con:
+        con.execute(
+            "update marts.fct_account_activity_daily set events = events + 1000"
+            f" where activity_date = '{first_day}'"
+        )
+    edited = [(account, users, events + 1000) for account, users, events in expected]
+
+    plain = _run(pipeline.world, pipeline.env)
+    assert plain.returncode == 0, plain.stdout[-3000:] + plain.stderr[-3000:]
+    assert pipeline.query(rows_sql) == edited
+
+    full = _run(pipeline.world, pipeline.env, "--full-refresh")
+    assert full.returncode == 0, full.stdout[-3000:] + full.stderr[-3000:]
+    assert "--full-refresh" in full.stdout
+    assert pipeline.query(rows_sql) == expected
 
 
 def test_planted_bad_raw_data_fails_its_blocking_check_and_leaves_marts_as_they_were(

@@ -30,7 +30,7 @@ def defs() -> dg.Definitions:
     )
 
     daily = dg.ScheduleDefinition(
-        name="daily_full_refresh",
+        name="daily_all_assets",
         cron_schedule="0 5 * * *",
         execution_timezone="UTC",
         target=dg.AssetSelection.all(),

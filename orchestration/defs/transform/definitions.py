@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
+from pydantic import Field
 
 from ingestion.common import warehouse_engine
 from orchestration.lib.dbt_translator import ProductOpsDbtTranslator
@@ -16,6 +17,22 @@ from orchestration.lib.project import (
 )
 
 
+class DbtBuildConfig(dg.Config):
+    """Run config of the dbt step.
+
+    In the Launchpad: `ops: {productops_dbt: {config: {full_refresh: true}}}`.
+    """
+
+    full_refresh: bool = Field(
+        default=False,
+        description=(
+            "Rebuild the incremental models from all history (dbt build --full-refresh): after "
+            "a changed model or seed, or anything else docs/metrics.md lists under "
+            "'Incremental builds'."
+        ),
+    )
+
+
 @dg.definitions
 def defs() -> dg.Definitions:
     """`dbt build` runs models and tests in order, so a failed test stops the models after it."""
@@ -25,10 +42,13 @@ def defs() -> dg.Definitions:
         dagster_dbt_translator=ProductOpsDbtTranslator(),
         pool=WAREHOUSE_POOL,
     )
-    def productops_dbt(context: dg.AssetExecutionContext, dbt: DbtCliResource) -> Iterator[Any]:
+    def productops_dbt(
+        context: dg.AssetExecutionContext, dbt: DbtCliResource, config: DbtBuildConfig
+    ) -> Iterator[Any]:
         # No fetch_row_counts(): it opens the warehouse from this process while dbt, another
         # process, holds DuckDB's single write lock.
-        yield from dbt.cli(["build"], context=context).stream()
+        args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+        yield from dbt.cli(args, context=context).stream()
 
     return dg.Definitions(
         assets=[productops_dbt],
