@@ -6,10 +6,12 @@ import gzip
 import json
 import os
 import random
+import re
 from pathlib import Path
 
 import pytest
 from conftest import query
+from dlt.common.schema.utils import dlt_id_column
 
 from ingestion import segment
 from ingestion.segment import columnar
@@ -104,6 +106,20 @@ def test_second_run_reads_nothing_and_redelivery_never_duplicates(tmp_path: Path
     assert query(warehouse, "select count(*) from raw_segment.events") == [(3,)]
     loads = query(warehouse, "select count(*) from raw_segment._dlt_loads where status = 0")
     assert loads[0][0] >= 3
+
+
+def test_row_ids_are_made_as_dlt_makes_them(tmp_path: Path, warehouse: Path):
+    folder = tmp_path / "events"
+    write_events(folder / "1.jsonl.gz", [track(f"a{i}") for i in range(50)])  # parsed whole
+    write_events(folder / "2.jsonl.gz", [track("b1"), "{broken"])  # read line by line
+    info = segment.load(str(folder))
+
+    ids = [row[0] for row in query(warehouse, "select _dlt_id from raw_segment.events")]
+    assert len(ids) == len(set(ids)) == 51
+    assert all(re.fullmatch(r"[A-Za-z0-9+/]{22}", row_id) for row_id in ids)
+    schema = info.pipeline.default_schema  # type: ignore[attr-defined]
+    # The hints dlt's normalizer gives the row ids it makes.
+    assert schema.get_table_columns("events")["_dlt_id"] == dlt_id_column()
 
 
 def test_missing_folder_setting_names_the_env_var(warehouse: Path, monkeypatch: pytest.MonkeyPatch):

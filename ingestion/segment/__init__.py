@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import base64
+import os
 from collections.abc import Iterator
 from typing import Any
 
 import dlt
 import fsspec
+import numpy as np
 import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
+from dlt.common.schema.utils import dlt_id_column
 
 from ingestion.common import (
     list_new_files,
@@ -51,6 +55,9 @@ def segment_events(
     )
     # Scoped by pipeline name: the other loaders' writers keep dlt's defaults.
     dlt.config[f"{PIPELINE_NAME}.data_writer.compression"] = PARQUET_COMPRESSION
+    # The batches carry their `_dlt_id` already (`_with_row_ids`): dlt's normalize step then
+    # takes the extracted parquet as it is instead of reading and rewriting every row.
+    dlt.config[f"{PIPELINE_NAME}.normalize.parquet_normalizer.add_dlt_id"] = False
     return events(url, batch_rows, max_rows_per_load)
 
 
@@ -58,6 +65,7 @@ def segment_events(
     name=TABLE_NAME,
     write_disposition={"disposition": "merge", "strategy": "insert-only"},
     primary_key="message_id",
+    columns={"_dlt_id": dlt_id_column()},  # made by `_with_row_ids`, hinted as dlt hints it
 )
 def events(
     bucket_url: str, batch_rows: int = BATCH_ROWS, max_rows_per_load: int | None = None
@@ -86,7 +94,7 @@ def events(
             if parsed is not None:  # every line a good event: parsed whole in C
                 for table in read_parsed(parsed, file_url, batch_rows, seen_ids, column_types):
                     taken += table.num_rows
-                    yield table
+                    yield _with_row_ids(table)
                 seen[file_url] = mtime
                 continue
             compression = "gzip" if file_url.endswith(".gz") else None
@@ -94,7 +102,7 @@ def events(
                 for item in read_lines(iter(handle), file_url, batch_rows, seen_ids, column_types):
                     if isinstance(item, pa.Table):
                         taken += item.num_rows
-                        yield item
+                        yield _with_row_ids(item)
                     else:
                         taken += 1
                         yield mark_reject(item)
@@ -102,6 +110,23 @@ def events(
         state[PENDING_FILES_KEY] = 0
     finally:
         parser.close()
+
+
+def _with_row_ids(table: pa.Table) -> pa.Table:
+    """`table` with the `_dlt_id` column dlt's normalizer would add, made in bulk.
+
+    Each id is 16 random bytes in base64 without padding, as dlt makes them one by one
+    (about a second per million rows). Encoded in blocks of 18 bytes (the 16 and two zero
+    bytes), every id is the first 22 of its block's 24 characters.
+    """
+    count = table.num_rows
+    blocks = np.zeros((count, 18), dtype=np.uint8)
+    blocks[:, :16] = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16)
+    encoded = np.frombuffer(base64.b64encode(blocks.tobytes()), dtype=np.uint8)
+    text = encoded.reshape(count, 24)[:, :22].tobytes()
+    offsets = np.arange(0, 22 * count + 1, 22, dtype=np.int32)
+    ids = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text))
+    return table.append_column(pa.field("_dlt_id", pa.string(), nullable=False), ids)
 
 
 def _column_types() -> dict[str, str]:

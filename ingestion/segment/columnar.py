@@ -6,24 +6,27 @@ same values; for any other file it answers None and the caller reads the file li
 So bad lines (and anything unusual) keep their exact handling, and no value changes.
 
 DuckDB is used purely as a parser: an in-memory connection that reads the event file, never
-the warehouse. What "the same values" rests on, each guarded below and checked by the parity
-tests in tests/test_segment_loader.py:
+the warehouse. It decompresses the file and splits it into lines once, then parses each line
+once (`from_json`) into the fields, with the checks below on the raw line beside it. What
+"the same values" rests on, each guarded below and checked by the parity tests in
+tests/test_segment_loader.py:
 
-- DuckDB's JSON reader (yyjson) and orjson agree on which lines are valid JSON, except for
+- DuckDB's JSON parser (yyjson) and orjson agree on which lines are valid JSON, except for
   trailing commas and NaN/Infinity, which DuckDB accepts: a line with those is unusual.
 - yyjson's compact text equals `orjson.dumps` for strings without escapes, integers below
   1e16 and floats written without exponent from 0.001 up to 1e16: a line with a backslash, a
   long digit run, an exponent or a tiny float is unusual.
-- Duplicate top-level keys (orjson keeps the last value): DuckDB's reader refuses the line.
-  Not covered: a key repeated inside a nested object (properties, traits, context), which
-  RFC 8259 allows but no Segment library writes, keeps both copies in the JSON text here
-  where orjson keeps the last one.
+- Duplicate top-level keys (orjson keeps the last value, `from_json` the first): a file with
+  such a line is read line by line. Not covered: a key repeated inside a nested object
+  (properties, traits, context), which RFC 8259 allows but no Segment library writes, keeps
+  both copies in the JSON text here where orjson keeps the last one.
 - Timestamps: the plain ISO-8601 shapes of `_TIMESTAMP` parse alike in DuckDB (session time
   zone UTC) and in `datetime.fromisoformat`; any other shape is unusual.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -78,15 +81,13 @@ def _kind(expression: str) -> str:
 class ColumnarParser:
     """Parses event files with one in-memory DuckDB connection (never the warehouse)."""
 
-    def __init__(self, threads: int | None = None, guess: dict[str, Any] | None = None) -> None:
+    def __init__(self, threads: int | None = None) -> None:
         config: dict[str, str | bool | int | float | list[str]] = {}
         if threads is not None:
             config["threads"] = threads
         self._con = duckdb.connect(":memory:", config=config)
         self._con.execute("set TimeZone = 'UTC'")
         self._protocols: set[str] = set()
-        # The unknown fields of the last file parsed (shared by a Prefetcher's parsers).
-        self._guess = {"extra_keys": []} if guess is None else guess
 
     def close(self) -> None:
         """Close the in-memory DuckDB."""
@@ -116,40 +117,49 @@ class ColumnarParser:
         return file_url
 
     def _parse(self, path: str) -> ParsedFile | None:
-        # Unknown fields are usually the same from file to file: guess the last file's, and
-        # look for them only when a line has another.
-        extra_keys: list[str] = self._guess["extra_keys"]
-        result = self._query(path, extra_keys)
-        if pc.any(result["unknown_keys"]).as_py():
+        # The file is decompressed and split into lines once; the queries below read them from
+        # memory. The first looks at each distinct list of top-level keys (a few per file) for
+        # the unknown fields, and for a key repeated in a line: `from_json` would keep its
+        # first copy, orjson the last, so such a file is read line by line.
+        self._con.execute(
+            f"create or replace temp table lines as select json::varchar as line, "
+            f"json_keys(json) as keys "
+            f"from read_ndjson_objects({_quote(path)}, compression = 'auto_detect')"
+        )
+        try:
             known = ", ".join(_quote(key) for key in sorted(KNOWN_FIELDS))
-            found = self._con.sql(
-                f"select distinct unnest(list_filter(json_keys(json), lambda k: k not in "
-                f"({known}))) from {_source(path)}"
+            [(extra, repeated)] = self._con.execute(
+                f"select list_distinct(flatten(list(list_filter(keys, lambda k: k not in "
+                f"({known}))))), bool_or(list_unique(keys) < len(keys)) "
+                f"from (select distinct keys from lines)"
             ).fetchall()
-            extra_keys = sorted(row[0] for row in found)
-            result = self._query(path, extra_keys)
-        self._guess["extra_keys"] = extra_keys
-        if result.num_rows == 0 or not pc.all(result["ok"]).as_py():
+            if repeated is not False:  # a repeated key, or no line at all
+                return None
+            extra_keys = sorted(extra)
+            result = self._query(extra_keys)
+        finally:
+            self._con.execute("drop table if exists lines")
+        if not pc.all(result["ok"]).as_py():
             return None
-        return ParsedFile(result.drop_columns(["ok", "unknown_keys"]), extra_keys)
+        return ParsedFile(result.drop_columns(["ok"]), extra_keys)
 
-    def _query(self, path: str, extra_keys: list[str]) -> pa.Table:
-        """One pass of DuckDB's JSON reader, beside the raw lines for the checks on them.
+    def _query(self, extra_keys: list[str]) -> pa.Table:
+        """Each line's fields, as JSON text re-written by yyjson, beside the checks on the line.
 
-        The reader gives each field's JSON text (re-written by yyjson) and refuses a line with
-        a duplicate top-level key; the raw line, in the same position, shows what the reader
-        smooths over (trailing commas, NaN, escapes, number spellings) and its key order. Both
-        skip blank lines; that the two rows are the same line is checked by the messageId.
+        `from_json` parses a line once into the fields asked for; the raw line shows what the
+        parser smooths over (trailing commas, NaN, escapes, number spellings) and the order of
+        its keys.
         """
         fields = [*TEXT_FIELDS, *TIMESTAMP_FIELDS, *JSON_FIELDS, *extra_keys]
-        if len({key.lower() for key in fields}) < len(fields):  # column names ignore case
+        if len({key.lower() for key in fields}) < len(fields):  # struct names ignore case
             raise duckdb.InvalidInputException("field names differ only by case")
         aliases = {key: f"f{index}" for index, key in enumerate(fields)}
-        columns = ", ".join(
-            f"{_quote(key)}: '{'VARCHAR' if key in _STRING_VALUED else 'JSON'}'" for key in fields
+        structure = json.dumps(
+            {key: "VARCHAR" if key in _STRING_VALUED else "JSON" for key in fields}
         )
-        unpack = ", ".join(f"{_ident(key)}::varchar as {aliases[key]}" for key in fields)
-        every = ", ".join(_quote(key) for key in fields)
+        unpack = ", ".join(
+            f"struct_extract(parsed, {_quote(key)})::varchar as {aliases[key]}" for key in fields
+        )
         positions = "".join(
             f"list_position(keys, {_quote(key)}) as x{index}__pos, "
             for index, key in enumerate(extra_keys)
@@ -158,22 +168,18 @@ class ColumnarParser:
         precomputed = _PRECOMPUTED.format(
             context=aliases["context"], **{key: aliases[key] for key in TIMESTAMP_FIELDS}
         )
-        reader = (
-            f"read_json({_quote(path)}, format = 'newline_delimited', compression = "
-            f"'auto_detect', columns = {{{columns}}})"
-        )
         return self._con.sql(
             f"""
-            with lines as (
-                select {unpack}, raw.line, json_keys(raw.line) as keys
-                from {reader} positional join (select json as line from {_source(path)}) raw
+            with parsed as (
+                select line, keys, from_json(line, {_quote(structure)}) as parsed from lines
+            ),
+            unpacked as (
+                select line, keys, {unpack} from parsed
             ),
             fields as (
                 select *, {positions} {precomputed}
-                    not list_has_all([{every}], keys) as unknown_keys,
-                    not regexp_matches(line, {_quote(_UNUSUAL)})
-                        and contains(line, '"' || f0 || '"') as plain
-                from lines
+                    not regexp_matches(line, {_quote(_UNUSUAL)}) as plain
+                from unpacked
             )
             select {", ".join(outputs)} from fields
             """
@@ -188,21 +194,13 @@ _PRECOMPUTED = (
 )
 
 
-def _ident(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
-def _source(path: str) -> str:
-    return f"read_ndjson_objects({_quote(path)}, compression = 'auto_detect')"
-
-
 def _typed_columns(aliases: dict[str, str], extra_keys: list[str]) -> list[str]:
     """SQL for the output columns, the last one `ok`: the line is loaded as is (module doc).
 
     Ids and timestamps come as text (`_STRING_VALUED` vouched they are strings or null).
     """
     checks: list[str] = ["plain"]
-    outputs: list[str] = ["unknown_keys"]
+    outputs: list[str] = []
     for key, column in TEXT_FIELDS.items():
         outputs.append(f"nullif({aliases[key]}, '') as {column}")
     # What EventBatch.add rejects: such a file goes to the per-line path, which says why.
@@ -268,11 +266,14 @@ class Prefetcher:
         self._local = threading.local()
         self._parsers: list[ColumnarParser] = []
         self._lock = threading.Lock()
-        self._guess: dict[str, Any] = {"extra_keys": []}
 
     def get(self, index: int) -> ParsedFile | None:
-        """The parse of file `index` (None: read it line by line); starts the next ones."""
-        for ahead in range(index, min(index + self._workers, len(self._files))):
+        """The parse of file `index` (None: read it line by line); starts the next ones.
+
+        While the caller works on file `index`, every worker parses one of the files after it:
+        the workers never wait for the caller (at most `workers` files are parsed ahead).
+        """
+        for ahead in range(index, min(index + 1 + self._workers, len(self._files))):
             if ahead not in self._futures:
                 self._futures[ahead] = self._pool.submit(self._parse, *self._files[ahead])
         return self._futures.pop(index).result()
@@ -280,7 +281,7 @@ class Prefetcher:
     def _parse(self, file_url: str, fs_client: Any) -> ParsedFile | None:
         parser = getattr(self._local, "parser", None)
         if parser is None:
-            parser = self._local.parser = ColumnarParser(threads=1, guess=self._guess)
+            parser = self._local.parser = ColumnarParser(threads=1)
             with self._lock:
                 self._parsers.append(parser)
         return parser.parse(file_url, fs_client)

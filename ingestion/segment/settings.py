@@ -15,9 +15,9 @@ COLUMNAR_MAX_FILE_BYTES = 16 * 1024 * 1024
 # set and DuckDB's merge then hold one load's rows, not the whole backlog's.
 MAX_ROWS_PER_LOAD = 1_000_000
 PENDING_FILES_KEY = "pending_files"
-# The parquet files dlt writes and rewrites between extract and load (this pipeline only):
-# uncompressed, since compressing them costs more time than the disk it saves (the packages
-# are about 3.5 times larger, 340 MB per million events).
+# The parquet files dlt writes between extract and load (this pipeline only): uncompressed,
+# since compressing them costs more time than the disk it saves (the packages are about 3.5
+# times larger, 340 MB per million events).
 PARQUET_COMPRESSION = "none"
 # DuckDB spills the insert-only merge to disk past this, instead of growing with the load.
 DUCKDB_CONFIG = {"memory_limit": "512MB", "preserve_insertion_order": False}

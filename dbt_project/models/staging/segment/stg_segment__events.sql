@@ -52,6 +52,21 @@ renamed as (
 
 ),
 
+{% if is_incremental() %}
+
+    kept_copies as (
+
+        -- The copies already built of this run's messageIds: one each (message_id is unique).
+        select
+            kept.message_id,
+            kept.dlt_load_id
+        from {{ this }} as kept
+        where kept.message_id in (select renamed.message_id from renamed)
+
+    ),
+
+{% endif %}
+
 deduplicated as (
 
     -- A message delivered more than once counts once: its first copy (earliest load, then
@@ -65,18 +80,7 @@ deduplicated as (
     from renamed
     where message_id is not null
 
-){% if is_incremental() %},
-
-kept_copies as (
-
-    -- The copies already built of this run's messageIds: one each (message_id is unique).
-    select
-        kept.message_id,
-        kept.dlt_load_id
-    from {{ this }} as kept
-    where kept.message_id in (select renamed.message_id from renamed)
-
-){% endif %}
+)
 
 select
     deduplicated.message_id,

@@ -18,8 +18,12 @@ renamed as (
         {{ unix_to_timestamp('start_date') }} as started_at,
         {{ unix_to_timestamp(column_or_null(columns, 'ended_at', 'double precision')) }} as ended_at,
         {{ unix_to_timestamp(column_or_null(columns, 'canceled_at', 'double precision')) }} as canceled_at,
-        {{ unix_to_timestamp(column_or_null(columns, 'current_period_start', 'double precision')) }} as current_period_start_at,
-        {{ unix_to_timestamp(column_or_null(columns, 'current_period_end', 'double precision')) }} as current_period_end_at,
+        {{
+            unix_to_timestamp(column_or_null(columns, 'current_period_start', 'double precision'))
+        }} as current_period_start_at,
+        {{
+            unix_to_timestamp(column_or_null(columns, 'current_period_end', 'double precision'))
+        }} as current_period_end_at,
         _dlt_id as dlt_id,
         _dlt_load_id as dlt_load_id
     from source
