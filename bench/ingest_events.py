@@ -105,18 +105,21 @@ def generate(folder: Path, events: int, seed: int = 7) -> dict[str, Any]:
         day = (start + timedelta(days=files)).strftime("%Y/%m/%d")
         path = folder / day / f"part-{files:05d}.jsonl.gz"
         path.parent.mkdir(parents=True, exist_ok=True)
-        out = bytearray()
+        # Re-deliveries of the previous file's messages travel in this one, as a retrying
+        # sender does (the last file's stay in it).
+        out = bytearray(b"".join(line + b"\n" for line in redeliver))
+        lines += len(redeliver)
+        redeliver = []
         for _ in range(chunk):
             line = orjson.dumps(_message(rng, start, written))
             out += line + b"\n"
             if rng.random() < DUPLICATE_SHARE:
                 redeliver.append(line)
             written += 1
-        # Re-deliveries of earlier messages travel in the next file, as a retrying sender does.
-        for line in redeliver:
-            out += line + b"\n"
-        lines += chunk + len(redeliver)
-        redeliver = []
+        if written >= events:
+            out += b"".join(line + b"\n" for line in redeliver)
+            lines += len(redeliver)
+        lines += chunk
         path.write_bytes(gzip.compress(bytes(out), compresslevel=1, mtime=0))
         files += 1
     size = sum(p.stat().st_size for p in folder.rglob("*.gz"))
