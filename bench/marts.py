@@ -24,7 +24,8 @@ the same whatever the history; the full build grows with it.
 `--with-tests` also times `dbt test` after each run. `--build` times `dbt build` instead of
 `dbt run` (seeds, models, data and unit tests in one invocation: the command the Dagster
 schedule and sensor run through dagster-dbt). `--verify` then runs a `--full-refresh` of the
-incremented copy and checks every mart equals the incremental result row for row.
+incremented copy and checks every mart equals the incremental result row for row
+(`tools.compare_marts`: doubles to 9 significant digits, as summation order may differ).
 
 Every dbt invocation pays a fixed start-up (importing dbt, loading the partially parsed
 project, writing manifest.json and run_results.json); `startup_floor` times a `dbt run` that
@@ -51,6 +52,8 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+
+from tools.compare_marts import differences, read_duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT = ROOT / "dbt_project"
@@ -210,23 +213,6 @@ def lengthen_history(warehouse: Path, times: int) -> dict[str, Any]:
     return {"history_days": span * times, "raw_events": events}
 
 
-def marts(warehouse: Path) -> dict[str, list[tuple[Any, ...]]]:
-    con = duckdb.connect(str(warehouse), read_only=True)
-    try:
-        out = {}
-        tables = con.execute(
-            "select table_name from information_schema.tables"
-            " where table_schema = 'marts' and table_type = 'BASE TABLE' order by 1"
-        ).fetchall()
-        for (mart,) in tables:
-            width = len(con.execute(f"select * from marts.{mart} limit 0").description)
-            order = ", ".join(str(i + 1) for i in range(width))
-            out[mart] = con.execute(f"select * from marts.{mart} order by {order}").fetchall()
-        return out
-    finally:
-        con.close()
-
-
 def full_build(
     source: Path, work: Path, with_tests: bool, command: str, history_times: int = 1
 ) -> tuple[Path, dict[str, Any]]:
@@ -297,9 +283,9 @@ def main(argv: list[str] | None = None) -> int:
                 )
             results[f"incremental_{name}"] = incremental_run(copy, work, args.with_tests, command)
             if name == "scale_10" and args.verify:
-                expected_source = marts(copy)
+                incremental = read_duckdb(copy)
                 dbt(["run", "--full-refresh"], copy, work)
-                different = [m for m, rows in marts(copy).items() if rows != expected_source[m]]
+                different = differences(incremental, read_duckdb(copy))
                 results["verified_equal_to_full_refresh"] = not different
                 results["marts_different"] = different
             copy.unlink()  # the longer history's copy is several GB

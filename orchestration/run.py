@@ -235,29 +235,29 @@ TABLES_SQL = (
 
 def warehouse_counts(path: Path) -> dict[str, dict[str, int]]:
     """Rows per table of every raw and mart schema, read after the run released the warehouse."""
-    counts: dict[str, dict[str, int]] = {}
     if warehouse_engine() == "postgres":
         import psycopg2
 
         with psycopg2.connect(postgres_url()) as pg, pg.cursor() as cursor:
-            cursor.execute(TABLES_SQL)
-            for schema, table in cursor.fetchall():
-                cursor.execute(f'select count(*) from "{schema}"."{table}"')
-                counts.setdefault(schema, {})[table] = cursor.fetchone()[0]
-        return counts
+            return _count_rows(cursor)
     if not path.exists():
-        return counts
+        return {}
     with _connect_when_free(path) as con:
-        for schema, table in con.execute(TABLES_SQL).fetchall():
-            rows = con.execute(f'select count(*) from "{schema}"."{table}"').fetchall()
-            counts.setdefault(schema, {})[table] = rows[0][0]
+        return _count_rows(con.cursor())
+
+
+def _count_rows(cursor: Any) -> dict[str, dict[str, int]]:
+    """`warehouse_counts` through a DB-API cursor (DuckDB's or psycopg2's)."""
+    counts: dict[str, dict[str, int]] = {}
+    cursor.execute(TABLES_SQL)
+    for schema, table in cursor.fetchall():
+        cursor.execute(f'select count(*) from "{schema}"."{table}"')
+        counts.setdefault(schema, {})[table] = cursor.fetchall()[0][0]
     return counts
 
 
 def _summary(outcome: dict[str, Any], seconds: float) -> str:
-    path = warehouse_path()
-    postgres = warehouse_engine() == "postgres"
-    counts = warehouse_counts(path)
+    counts = warehouse_counts(warehouse_path())
     lines = ["", "=" * 72, "product-ops warehouse: run summary", "=" * 72]
     rejected_total = 0
     for schema, tables in counts.items():
@@ -281,30 +281,24 @@ def _summary(outcome: dict[str, Any], seconds: float) -> str:
         lines.append(f"step FAILED: {failure[:400]}")
     status = "success" if outcome["success"] else "FAILED"
     example = "select * from marts.fct_active_users_daily order by activity_date desc limit 7"
-    if postgres:
-        lines += [
-            f"elapsed: {seconds:.1f} s",
-            f"warehouse: {describe_warehouse()}",
-            "marts (what analysts and BI query): schema marts on that server",
-            f"dagster run: {outcome['run_id']} ({status})",
-            "",
-            "next:",
-            "  make ui        # Dagster UI on http://127.0.0.1:3000 (lineage, checks, this run)",
-            f'  psql "$DESTINATION__POSTGRES__CREDENTIALS" -c "{example}"',
-        ]
-        return "\n".join(lines)
+    if warehouse_engine() == "postgres":
+        marts = "marts (what analysts and BI query): schema marts on that server"
+        query = f'  psql "$DESTINATION__POSTGRES__CREDENTIALS" -c "{example}"'
+    else:
+        marts = f"published marts (what analysts and BI open): {published_path()}"
+        query = (
+            f'  .venv/bin/python -c "import duckdb; '
+            f"duckdb.connect('{published_path()}', read_only=True).sql('{example}').show()\""
+        )
     lines += [
         f"elapsed: {seconds:.1f} s",
-        f"warehouse: {path}",
-        f"published marts (what analysts and BI open): {published_path()}",
+        f"warehouse: {describe_warehouse()}",
+        marts,
         f"dagster run: {outcome['run_id']} ({status})",
         "",
         "next:",
         "  make ui        # Dagster UI on http://127.0.0.1:3000 (lineage, checks, this run)",
-        f'  .venv/bin/python -c "import duckdb; '
-        f"duckdb.connect('{published_path()}', read_only=True)"
-        f".sql('{example}')"
-        '.show()"',
+        query,
     ]
     return "\n".join(lines)
 

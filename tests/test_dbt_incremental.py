@@ -100,21 +100,23 @@ NEW_EVENTS = [
 ]
 
 
-def _append_load(path: Path, events: list[dict[str, Any]], load_id: str) -> None:
+def _append_load(
+    path: Path, dataset: str, table: str, rows: list[dict[str, Any]], load_id: str
+) -> None:
+    """Land `rows` in `dataset.table` as one more completed dlt load."""
     con = duckdb.connect(str(path))
     try:
         con.execute("set TimeZone = 'UTC'")
         con.execute(
-            "insert into raw_segment._dlt_loads values (?, 'raw_segment', 0, now(), 'hash')",
+            f"insert into {dataset}._dlt_loads values (?, '{dataset}', 0, now(), 'hash')",
             [load_id],
         )
-        for index, row in enumerate(events):
-            values = {"_dlt_id": f"incremental-{index}", **row}
-            names = list(values)
+        for row in rows:
+            names = list(row)
             con.execute(
-                f"insert into raw_segment.events ({', '.join(names)})"
+                f"insert into {dataset}.{table} ({', '.join(names)})"
                 f" values ({', '.join('?' * len(names))})",
-                [values[name] for name in names],
+                [row[name] for name in names],
             )
     finally:
         con.close()
@@ -132,23 +134,6 @@ CORRECTED_LICENSE = {
     "_dlt_load_id": L4,
     "_dlt_id": "license-correction-0",
 }
-
-
-def _append_license(path: Path, row: dict[str, Any], load_id: str) -> None:
-    con = duckdb.connect(str(path))
-    try:
-        con.execute(
-            "insert into raw_file_drop._dlt_loads values (?, 'raw_file_drop', 0, now(), 'hash')",
-            [load_id],
-        )
-        names = list(row)
-        con.execute(
-            f"insert into raw_file_drop.licenses ({', '.join(names)})"
-            f" values ({', '.join('?' * len(names))})",
-            [row[name] for name in names],
-        )
-    finally:
-        con.close()
 
 
 def _marts(path: Path) -> dict[str, list[tuple[Any, ...]]]:
@@ -174,7 +159,8 @@ def test_incremental_run_equals_full_refresh(tmp_path: Path) -> None:
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
     before = _marts(path)
 
-    _append_load(path, NEW_EVENTS, L3)
+    new_events = [{"_dlt_id": f"incremental-{i}", **row} for i, row in enumerate(NEW_EVENTS)]
+    _append_load(path, "raw_segment", "events", new_events, L3)
     incremental = run_dbt(["run"], path, tmp_path)
     assert incremental.returncode == 0, incremental.stdout[-6000:] + incremental.stderr[-2000:]
     # The run really was incremental: it rebuilt from Jan 8 (u3's oldest re-attributed
@@ -205,7 +191,7 @@ def test_incremental_run_equals_full_refresh(tmp_path: Path) -> None:
 
     # A license corrected between runs, no new event: rows before the restart day change.
     seats_before = _marts(path)["fct_seat_utilization_daily"]
-    _append_license(path, CORRECTED_LICENSE, L4)
+    _append_load(path, "raw_file_drop", "licenses", [CORRECTED_LICENSE], L4)
     corrected = run_dbt(["run"], path, tmp_path)
     assert corrected.returncode == 0, corrected.stdout[-6000:] + corrected.stderr[-2000:]
     (restart,) = fetch_rows(

@@ -20,7 +20,7 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import pg_query
+from conftest import pg_query, query
 
 from tools.compare_marts import differences, read_duckdb, read_postgres
 
@@ -83,7 +83,7 @@ class Pipeline:
     def query(self, sql: str) -> list[tuple[Any, ...]]:
         if self.engine == "postgres":
             return pg_query(self.url, sql)
-        return _query(self.warehouse, sql)
+        return query(self.warehouse, sql)
 
     def raw_counts(self) -> dict[str, int]:
         tables = self.query(
@@ -138,11 +138,6 @@ def pipelines(tmp_path_factory: pytest.TempPathFactory, postgres_server) -> dict
 @pytest.fixture(params=ENGINES)
 def pipeline(request: pytest.FixtureRequest, pipelines: dict[str, Pipeline]) -> Pipeline:
     return pipelines[request.param]
-
-
-def _query(path: Path, sql: str) -> list[tuple[Any, ...]]:
-    with duckdb.connect(str(path), read_only=True) as con:
-        return con.execute(sql).fetchall()
 
 
 def _parse_ts(text: str) -> datetime:
@@ -215,7 +210,7 @@ def test_published_marts_file_equals_the_warehouse_marts(pipelines) -> None:
     published = pipeline.root / "analytics.duckdb"
     for table in ("fct_active_users_daily", "fct_tickets", "dim_accounts", "metrics_daily"):
         sql = f"select * from marts.{table} order by all"
-        assert _query(published, sql) == _query(pipeline.warehouse, sql), table
+        assert query(published, sql) == query(pipeline.warehouse, sql), table
     assert not (pipelines["postgres"].root / "analytics.duckdb").exists()
 
 
@@ -308,7 +303,7 @@ def test_planted_bad_raw_data_fails_its_blocking_check_and_leaves_marts_as_they_
     sql = "select * from marts.fct_tickets order by ticket_id"
     marts_before = pipeline.query(sql)
     published = pipeline.root / "analytics.duckdb"
-    published_before = _query(published, sql) if pipeline.engine == "duckdb" else None
+    published_before = query(published, sql) if pipeline.engine == "duckdb" else None
     path = pipeline.world / "zendesk" / "tickets.jsonl"
     tickets = [json.loads(line) for line in path.open()]
     bad = next(t for t in tickets if t["status"] == "open")
@@ -323,4 +318,4 @@ def test_planted_bad_raw_data_fails_its_blocking_check_and_leaves_marts_as_they_
     assert raw == [("exploded",)]  # loaded, then caught by the check
     assert pipeline.query(sql) == marts_before
     if published_before is not None:
-        assert _query(published, sql) == published_before
+        assert query(published, sql) == published_before

@@ -5,9 +5,9 @@
 
     When the model runs, the day is read once and rendered as a date literal, so the engine
     can skip the older part of a table by its min/max statistics (DuckDB's zone maps) and
-    plans a plain comparison with a constant instead of a join against a subquery. Outside execution (parse,
-    docs), or before int_product_reprocess_from exists, it renders the equivalent scalar
-    subquery.
+    plans a plain comparison with a constant instead of a join against a subquery. Outside
+    execution (parse, docs), or before int_product_reprocess_from exists, it renders the
+    equivalent scalar subquery (dlt_loads_not_built does the same for new load ids).
 
     Models that use it declare the dependency at their top with
     `-- depends_on: {{ ref('int_product_reprocess_from') }}`, because the ref only renders
