@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     prepare_dagster_home()
 
     world = _ensure_world(args.data, args.scale, args.seed, args.end_date, args.regenerate)
-    from ingestion.sample.sandbox import Sandbox
+    from demo.sandbox import Sandbox
 
     print(f"starting the vendor sandbox for {args.data} ...", flush=True)
     with (
@@ -116,7 +116,7 @@ def _ensure_world(
         if world.get("scale") == scale and world.get("seed") == seed and same_end:
             print(f"sample world: reusing {data} (scale {scale}, seed {seed})", flush=True)
             return world
-    from ingestion.sample import generate_world
+    from demo import generate_world
 
     print(f"sample world: generating scale {scale}, seed {seed} into {data} ...", flush=True)
     return generate_world(data, scale=scale, seed=seed, end_date=end_date)

@@ -16,7 +16,7 @@ from test_sandbox import CREDS, response, ticket, write_jsonl, write_world
 
 from ingestion import stripe, typeform, zendesk
 from ingestion.common import MissingSettingError
-from ingestion.sample.sandbox import Sandbox
+from demo.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from ingestion.sample import generate_world
+from demo import generate_world
 
 pytestmark = pytest.mark.slow
 

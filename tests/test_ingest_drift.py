@@ -20,7 +20,7 @@ from conftest import query
 from test_sandbox import CREDS, ticket, write_jsonl, write_world
 
 from ingestion import segment, zendesk
-from ingestion.sample.sandbox import Sandbox
+from demo.sandbox import Sandbox
 
 
 def columns(warehouse: Path, table: str) -> dict[str, str]:

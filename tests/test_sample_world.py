@@ -12,8 +12,8 @@ from typing import Any
 
 import pytest
 
-from ingestion.sample.__main__ import main
-from ingestion.sample.world import generate_world
+from demo.__main__ import main
+from demo.world import generate_world
 
 END = date(2025, 6, 30)
 SCALE = 0.05

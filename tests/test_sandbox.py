@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 import requests
 
-from ingestion.sample.sandbox import Sandbox
+from demo.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow
 

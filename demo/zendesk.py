@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.sample.common import DAY, iso_z, write_jsonl
-from ingestion.sample.model import Model
+from demo.common import DAY, iso_z, write_jsonl
+from demo.model import Model
 
 BASE = "https://productops-sample.zendesk.com/api/v2"
 PRIORITIES = ("urgent", "high", "normal", "low", None)

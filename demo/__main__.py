@@ -1,4 +1,4 @@
-"""Command line: `python -m ingestion.sample generate|serve ...`."""
+"""Command line: `python -m demo generate|serve ...`."""
 
 from __future__ import annotations
 
@@ -7,11 +7,11 @@ import sys
 from datetime import date
 from pathlib import Path
 
-from ingestion.sample.world import timed_generate
+from demo.world import timed_generate
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m ingestion.sample", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m demo", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     gen = commands.add_parser("generate", help="write a deterministic sample world")
     gen.add_argument("--out", type=Path, required=True, help="folder to (over)write")
@@ -36,7 +36,7 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         # Imported here so that `generate` works without the sandbox module.
-        from ingestion.sample.sandbox import serve_forever
+        from demo.sandbox import serve_forever
 
         serve_forever(args.data, args.port, args.page_size)
         return 0

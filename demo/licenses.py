@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.sample.common import DAY, add_months, epoch, random_tokens, write_csv, write_jsonl
-from ingestion.sample.model import PLANS, Model, orphan_account_ids
+from demo.common import DAY, add_months, epoch, random_tokens, write_csv, write_jsonl
+from demo.model import PLANS, Model, orphan_account_ids
 
 LICENSE_HEADER = (
     "license_id",

@@ -12,8 +12,8 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.sample.common import DAY, iso_z, random_tokens, write_csv, write_json, write_jsonl
-from ingestion.sample.model import Model
+from demo.common import DAY, iso_z, random_tokens, write_csv, write_json, write_jsonl
+from demo.model import Model
 
 FORM_ID = "NPS01"
 SCORE_FIELD = {"id": "Xq7Ln2PbKd0s", "ref": "nps_score", "type": "opinion_scale"}

@@ -15,8 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.sample.common import DAY, dumps, uuid_strings, write_gzip
-from ingestion.sample.model import PLANS, Model
+from demo.common import DAY, dumps, uuid_strings, write_gzip
+from demo.model import PLANS, Model
 
 TRACK, PAGE, IDENTIFY, GROUP = 0, 1, 2, 3
 TYPE_NAMES = ("track", "page", "identify", "group")

@@ -13,7 +13,7 @@ __all__ = ["generate_world"]
 
 def __getattr__(name: str) -> Any:
     if name == "generate_world":
-        from ingestion.sample.world import generate_world
+        from demo.world import generate_world
 
         return generate_world
     raise AttributeError(name)

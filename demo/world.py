@@ -17,12 +17,12 @@ from typing import Any
 
 import numpy as np
 
-from ingestion.sample.common import write_json
-from ingestion.sample.events import write_events
-from ingestion.sample.licenses import write_licenses
-from ingestion.sample.model import PLANS, build_model
-from ingestion.sample.surveys import FORM_ID, write_surveys
-from ingestion.sample.zendesk import write_zendesk
+from demo.common import write_json
+from demo.events import write_events
+from demo.licenses import write_licenses
+from demo.model import PLANS, build_model
+from demo.surveys import FORM_ID, write_surveys
+from demo.zendesk import write_zendesk
 
 SANDBOX_CREDENTIALS = {
     "zendesk": {"email": "sandbox@example.com", "api_token": "sandbox-zendesk-token"},
@@ -71,7 +71,7 @@ def generate_world(
 
     plans = {p: int((model.acc_final_plan == i).sum()) for i, p in enumerate(PLANS)}
     manifest: dict[str, Any] = {
-        "generator": "ingestion.sample",
+        "generator": "demo",
         "seed": seed,
         "scale": scale,
         "days": days,

@@ -12,7 +12,7 @@ from datetime import date, timedelta
 
 import numpy as np
 
-from ingestion.sample.common import DAY, epoch
+from demo.common import DAY, epoch
 
 PLANS = ("free", "starter", "growth", "enterprise")
 PLAN_SHARE = (0.30, 0.32, 0.26, 0.12)
