@@ -16,9 +16,10 @@ $(STAMP): pyproject.toml
 
 install: $(STAMP)
 
-## Sample world in, marts out, checks run; prints a summary. SCALE=10 for a bigger world.
+## DEMO: sample world in (data/sample), marts out (data/demo/), checks run; prints a summary.
+## SCALE=10 for a bigger world. Your own sources: `productops run` (README).
 run: install
-	$(BIN)/python -m orchestration.run --scale $(SCALE)
+	$(BIN)/python -m demo.run --scale $(SCALE)
 
 ## The whole test suite, slow end-to-end tests included, on DuckDB and on a throwaway
 ## PostgreSQL server (installed from Debian's packages when missing).
@@ -29,9 +30,10 @@ test: install postgres-server
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow"
 
-## Dagster UI on http://127.0.0.1:3000 with the vendor sandbox serving the sample APIs.
+## DEMO Dagster UI on http://127.0.0.1:3000 with the vendor sandbox serving the sample APIs.
+## Your own sources: `.venv/bin/dagster dev` (README, "Running on your own data").
 ui: install
-	$(BIN)/python -m orchestration.run --scale $(SCALE) --ui --port 8765
+	$(BIN)/python -m demo.run --scale $(SCALE) --ui --port 8765
 
 ## PostgreSQL server binaries (apt-get install postgresql) when missing.
 postgres-server:
@@ -43,7 +45,7 @@ PG_DIR := data/postgres
 run-postgres: install postgres-server
 	$(BIN)/python -m tools.pg_cluster ensure $(PG_DIR) > /dev/null
 	eval "$$($(BIN)/python -m tools.pg_cluster env $(PG_DIR))" && \
-		$(BIN)/python -m orchestration.run --scale $(SCALE)
+		$(BIN)/python -m demo.run --scale $(SCALE) --use-environment
 
 postgres-stop:
 	$(BIN)/python -m tools.pg_cluster stop $(PG_DIR)

@@ -3,8 +3,8 @@
     .venv/bin/python bench/marts.py                       # builds the sample worlds if needed
     .venv/bin/python bench/marts.py --w1 /tmp/w1/warehouse.duckdb --w10 /tmp/w10/warehouse.duckdb
 
-Inputs are warehouses whose raw tables are loaded (what `python -m orchestration.run` leaves;
-when a path does not exist, the bench runs `orchestration.run` for that scale into it, with
+Inputs are warehouses whose raw tables are loaded (what `python -m demo.run` leaves;
+when a path does not exist, the bench runs `demo.run` for that scale into it, with
 end date 2026-03-31). Each measurement works on a copy, so the inputs are never changed:
 
 1. `full_scale_1`: `dbt run --full-refresh` on the scale-1 copy (seeds loaded first, untimed);
@@ -77,8 +77,8 @@ def ensure_world(warehouse: Path, scale: int) -> None:
         "WAREHOUSE_PATH": str(warehouse),
         "DAGSTER_HOME": str(folder / "dagster_home"),
     }
-    command = [sys.executable, "-m", "orchestration.run", "--data", str(folder / "world")]
-    command += ["--scale", str(scale), "--end-date", END_DATE]
+    command = [sys.executable, "-m", "demo.run", "--use-environment"]
+    command += ["--data", str(folder / "world"), "--scale", str(scale), "--end-date", END_DATE]
     print(f"loading the scale-{scale} sample world into {warehouse} ...", flush=True)
     subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 

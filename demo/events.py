@@ -125,6 +125,9 @@ def draw_messages(model: Model, rng: np.random.Generator, target: int) -> dict[s
     )
     arrivals = np.flatnonzero(model.user_start > 0)
     prob[arrivals, model.user_start[arrivals]] = 1.0  # a new user shows up on their first day
+    # Usage-depth stories draw from their own stream, so the draws above and below stay put.
+    story_rng = rng.spawn(1)[0]
+    _resurrection_wave(model, story_rng, prob)
     active = rng.random((n_users, days), dtype=np.float32) < prob
     pu, pd = np.nonzero(active)  # user-days, sorted by user then day
     n_pairs = len(pu)
@@ -273,7 +276,11 @@ def draw_messages(model: Model, rng: np.random.Generator, target: int) -> dict[s
         day=ag_day,
     )
 
+    story_props, story_dup = _experiment_messages(model, story_rng, msgs, pu, pd, base_ms, acc)
     frame = msgs.frame()
+    n_plain = len(frame["ts"]) - len(story_props)
+    frame["story"] = np.concatenate([np.full(n_plain, None, dtype=object), story_props])
+    frame["story_dup"] = np.concatenate([np.zeros(n_plain, dtype=bool), story_dup])
     # Keep what happened inside the window (time-zone shifts can push a session out of it).
     end_ms = (model.t0 + model.days * DAY) * 1000
     keep = (frame["ts"] >= model.t0 * 1000) & (frame["ts"] < end_ms - 10_000)
@@ -307,6 +314,22 @@ def _timestamps(ts: np.ndarray, tz: np.ndarray) -> list[str]:
     return list(out)
 
 
+RUDDER_INTEGRATIONS = {"All": True}
+
+
+def segment_shape(rng: np.random.Generator) -> dict[str, bool]:
+    """Which library variants the events of this world use, chosen by the world's seed.
+
+    Teams send Segment's layout or RudderStack's (extra `channel`, `rudderId`,
+    `originalTimestamp`, `integrations`), and some libraries send numeric `messageId`s; the
+    loader must take them all (SOURCES.md section 1). The seed is read from the generator's
+    seed sequence, so no draw changes; seed 42, the demo's, keeps Segment's plain shape.
+    """
+    seed = rng.bit_generator.seed_seq.entropy  # type: ignore[attr-defined]
+    bits = 0 if seed == 42 or not isinstance(seed, int) else seed % 4
+    return {"rudderstack": bool(bits & 1), "numeric_message_ids": bool(bits & 2)}
+
+
 def write_events(
     model: Model, rng: np.random.Generator, out: Path, target: int
 ) -> tuple[dict[str, Any], dict[str, Any]]:
@@ -332,12 +355,20 @@ def write_events(
     redelivered = rng.choice(
         eligible, size=min(max(1, round(0.003 * n)), len(eligible)), replace=False
     )
+    # Some experiment exposures are re-delivered too (the read-out must count each once).
+    story_dups = np.setdiff1d(np.flatnonzero(frame["story_dup"]), [*late, no_id, bad_ts])
+    redelivered = np.union1d(redelivered, story_dups)
     is_dup = np.zeros(n, dtype=bool)
     is_dup[redelivered] = True
 
-    message_ids = uuid_strings(rng, n)
+    message_ids: list[Any] = uuid_strings(rng, n)
     visitor_ids = uuid_strings(rng, int(frame["anon"].max()) + 1)
     user_anon_ids = uuid_strings(rng, len(model.user_ids))
+    shape = segment_shape(rng)
+    if shape["numeric_message_ids"]:  # every third message, 52 random bits as a number
+        message_ids = [
+            int(m[:8] + m[9:13] + m[15], 16) if x % 3 == 0 else m for x, m in enumerate(message_ids)
+        ]
     ts_str = _timestamps(frame["ts"], frame["tz"])
     sent_str = list(_iso_ms(frame["sent"]))
     recv_str = list(_iso_ms(frame["received"]))
@@ -375,7 +406,7 @@ def write_events(
     order = np.argsort(frame["received"], kind="stable")
     recv_day = (frame["received"][order] - model.t0 * 1000) // day_ms
     cols = {k: frame[k][order].tolist() for k in ("kind", "user", "anon", "acc", "name", "rand")}
-    cols |= {k: frame[k][order].tolist() for k in ("server", "day")}
+    cols |= {k: frame[k][order].tolist() for k in ("server", "day", "story")}
     dup_sorted = is_dup[order].tolist()
     idx_sorted = order.tolist()
     bounds = np.searchsorted(recv_day, np.arange(recv_day.min(), recv_day.max() + 2))
@@ -407,7 +438,9 @@ def write_events(
                 a = cols["anon"][j]
                 msg["anonymousId"] = visitor_ids[a] if a >= 0 else user_anon_ids[u]
             acc = cols["acc"][j]
-            if k == TRACK:
+            if k == TRACK and cols["story"][j] is not None:
+                msg["event"], msg["properties"] = cols["story"][j]
+            elif k == TRACK:
                 msg["event"] = TRACK_EVENTS[cols["name"][j]]
                 msg["properties"] = PROPERTIES[cols["name"][j]](cols["rand"][j])
             elif k == PAGE:
@@ -426,6 +459,11 @@ def write_events(
             msg["timestamp"] = ts_str[i]
             msg["sentAt"] = sent_str[i]
             msg["receivedAt"] = recv_str[i]
+            if shape["rudderstack"]:  # RudderStack's storage layout: extra top-level fields
+                msg["channel"] = "server" if cols["server"][j] else "web"
+                msg["rudderId"] = msg.get("anonymousId") or user_anon_ids[u]
+                msg["originalTimestamp"] = ts_str[i]
+                msg["integrations"] = RUDDER_INTEGRATIONS
             if i == no_id:
                 del msg["messageId"]
                 planted_at["event_without_message_id"] = _where(out, folder, lines)
@@ -473,6 +511,123 @@ def write_events(
         "events_with_bad_timestamp": 1,
     }
     return counts, {"counts": planted, "where": planted_at}
+
+
+# Usage-depth stories (docs/metrics.md): experiments read out in fct_experiment_results, as
+# seeded in dbt_project/seeds/experiments.csv and experiment_variations.csv. Each: exposure
+# days (from, to) as fractions of the world, the variations with the share of traffic they
+# actually get and their conversion rate on the goal event, the goal, the window in days.
+EXPERIMENT_VIEWED = "Experiment Viewed"
+EXPERIMENT_STORIES: tuple[dict[str, Any], ...] = (
+    # A real lift on the goal event: 25% -> 38%.
+    {"id": "onboarding_checklist", "days": (0.08, 0.45), "goal": "Onboarding Completed",
+     "window": 7, "arms": (("control", 0.5, 0.25), ("checklist", 0.5, 0.38))},
+    # Configured 1:1, but 57% of the traffic lands in control: a sample ratio mismatch.
+    {"id": "share_dialog_redesign", "days": (0.33, 0.78), "goal": "Share Link Copied",
+     "window": 14, "arms": (("control", 0.57, 0.30), ("redesign", 0.43, 0.31))},
+    # Three arms weighted 2:1:1, after the AI insights launch.
+    {"id": "insight_prompt_style", "days": (0.5, 0.85), "goal": "Insight Rated",
+     "window": 7, "arms": (("control", 0.5, 0.20), ("concise", 0.25, 0.24),
+                           ("detailed", 0.25, 0.30))},
+)  # fmt: skip
+
+
+def _resurrection_wave(model: Model, rng: np.random.Generator, prob: np.ndarray) -> None:
+    """Lapsed users come back in the AI launch week: a resurrection wave in the lifecycle.
+
+    One in ten long-standing users goes quiet for the three weeks before the launch and is
+    active on most days of the launch week (prob is edited in place).
+    """
+    launch = model.launch_day
+    if launch < 28:
+        return
+    steady = np.flatnonzero((model.user_start == 0) & (model.user_end >= model.days))
+    lapsed = steady[rng.random(len(steady)) < 0.10]
+    week = slice(launch, min(launch + 7, model.days))
+    prob[lapsed, launch - 21 : launch] = 0.0
+    wk = model.weekday_factor()[week]
+    prob[lapsed, week] = np.maximum(prob[lapsed, week], 0.9 * wk / wk.max())
+
+
+def _experiment_messages(
+    model: Model,
+    rng: np.random.Generator,
+    msgs: Messages,
+    pu: np.ndarray,
+    pd: np.ndarray,
+    base_ms: np.ndarray,
+    acc: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Add the experiments' `Experiment Viewed` and goal events to `msgs` (one block, last).
+
+    Returns, for that block's rows, the (event, properties) of each message and whether it is
+    re-delivered. Every exposed user is exposed on their first active day in the
+    experiment's span, some again later (repeat exposures), a few to a second variation
+    (crossovers); a few exposures name an unseeded variation or experiment; some goal events
+    fall after the window.
+    """
+    day_ms = DAY * 1000
+    ts: list[int] = []
+    users: list[int] = []
+    accounts: list[int] = []
+    props: list[tuple[str, dict[str, Any]]] = []
+    dup: list[bool] = []
+
+    def add(at: int, user: int, account: int, event: str, properties: dict[str, Any]) -> None:
+        ts.append(at)
+        users.append(user)
+        accounts.append(account)
+        props.append((event, properties))
+        dup.append(event == EXPERIMENT_VIEWED and rng.random() < 0.02)
+
+    for story in EXPERIMENT_STORIES:
+        lo, hi = (round(f * model.days) for f in story["days"])
+        in_span = np.flatnonzero((pd >= lo) & (pd < hi))
+        _, first = np.unique(pu[in_span], return_index=True)
+        pairs = in_span[first]
+        names = [arm[0] for arm in story["arms"]]
+        shares = np.array([arm[1] for arm in story["arms"]])
+        arm_of = rng.choice(len(names), len(pairs), p=shares / shares.sum())
+        window_ms = story["window"] * day_ms
+        first_exposure = len(ts)
+        for i, (pair, arm) in enumerate(zip(pairs.tolist(), arm_of.tolist(), strict=True)):
+            who = (int(pu[pair]), int(acc[pair]))
+            seen = int(base_ms[pair]) + int(rng.integers(1_000, 600_000))
+            viewed = {"experiment_id": story["id"], "experiment_name": story["id"]}
+            add(seen, *who, EXPERIMENT_VIEWED, {**viewed, "variation_id": names[arm]})
+            for _ in range(int(rng.integers(0, 3))):  # repeat exposures, same variation
+                again = seen + int(rng.integers(1, 10)) * day_ms + int(rng.integers(0, 3600_000))
+                add(again, *who, EXPERIMENT_VIEWED, {**viewed, "variation_id": names[arm]})
+            # The first three users of each experiment tell the rare stories even in a tiny world.
+            draw = (0.0, 0.015, 0.021)[i] if i < 3 else rng.random()
+            if draw < 0.012:  # a crossover: later shown another variation
+                other = {**viewed, "variation_id": names[(arm + 1) % len(names)]}
+                add(seen + day_ms, *who, EXPERIMENT_VIEWED, other)
+            elif draw < 0.02:  # a variation the seeds do not know (left out)
+                add(seen + day_ms, *who, EXPERIMENT_VIEWED, {**viewed, "variation_id": "holdout"})
+            elif draw < 0.025:  # an experiment the seeds do not know, with numeric ids
+                add(seen, *who, EXPERIMENT_VIEWED, {"experiment_id": 1042, "variation_id": 1})
+            if rng.random() < story["arms"][arm][2]:
+                add(seen + int(rng.integers(0, window_ms)), *who, story["goal"], {})
+            elif rng.random() < 0.1:  # converted too late to count
+                late = seen + window_ms + int(rng.integers(0, 3 * day_ms))
+                add(late, *who, story["goal"], {})
+        if len(ts) > first_exposure:  # at least one re-delivered exposure per experiment
+            dup[first_exposure] = True
+    n = len(ts)
+    at = np.array(ts, dtype=np.int64)
+    msgs.add(
+        kind=np.full(n, TRACK),
+        ts=at,
+        user=np.array(users, dtype=int),
+        anon=np.full(n, -1),
+        acc=np.array(accounts, dtype=int),
+        name=np.zeros(n, dtype=int),
+        day=(at // 1000 - model.t0) // DAY,
+    )
+    story = np.empty(n, dtype=object)
+    story[:] = props
+    return story, np.array(dup, dtype=bool)
 
 
 def _where(out: Path, folder: Path, lines: list[bytes]) -> dict[str, Any]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from demo.common import DAY, add_months, epoch, random_tokens, write_csv, write_jsonl
 from demo.model import PLANS, Model, orphan_account_ids
+from demo.zendesk import shape_rng
 
 LICENSE_HEADER = (
     "license_id",
@@ -142,6 +143,7 @@ def write_licenses(model: Model, rng: np.random.Generator, out: Path) -> tuple[d
         _subscription(tokens, customer["id"], "growth", "year", 25, start, None, now)
     )
 
+    shape_counts = _vary_stripe_shapes(customers, subscriptions, shape_rng(rng), model.t0)
     customers.sort(key=lambda c: (c["created"], c["id"]))
     subscriptions.sort(key=lambda s: (s["created"], s["id"]))
     counts = {
@@ -174,7 +176,7 @@ def write_licenses(model: Model, rng: np.random.Generator, out: Path) -> tuple[d
     counts["license_csv_rows"] = write_csv(path, LICENSE_HEADER, rows)
 
     planted = {
-        "counts": {"license_csv_bad_seats": 1},
+        "counts": {"license_csv_bad_seats": 1, **shape_counts},
         "where": {
             "license_csv_bad_seats": {
                 "license_id": bad[0],
@@ -192,6 +194,54 @@ def write_licenses(model: Model, rng: np.random.Generator, out: Path) -> tuple[d
         "pending_cancellations": n_pending_cancel,
     }
     return counts, planted, scenario
+
+
+def _vary_stripe_shapes(
+    customers: list[dict[str, Any]],
+    subscriptions: list[dict[str, Any]],
+    shapes: np.random.Generator,
+    t0: int,
+) -> dict[str, int]:
+    """Vary record shapes by seed as Stripe's API reference allows (SOURCES.md section 4a).
+
+    Some subscriptions carry their seats in two items of the same price, and then, as Stripe
+    does, no top-level `quantity` or `plan` (null or absent); some items lack the deprecated
+    `plan`; some seeds add customers whose `metadata` is empty or has no `account_id` (valid,
+    unresolved, without subscriptions). Seats and prices per subscription are unchanged.
+    """
+    p_multi = float(shapes.choice([0.0, 0.2, 0.5]))
+    p_no_item_plan = float(shapes.choice([0.0, 0.5]))
+    n_unresolved = int(shapes.choice([0, 1, 2]))
+    multi = 0
+    for sub in subscriptions:
+        items = sub["items"]["data"]
+        for item in items:
+            if shapes.random() < p_no_item_plan:
+                del item["plan"]
+        if len(items) != 1 or items[0]["quantity"] < 2 or shapes.random() >= p_multi:
+            continue
+        first = items[0]
+        second = {**first, "id": f"{first['id']}x", "quantity": first["quantity"] // 2}
+        first["quantity"] -= second["quantity"]
+        items.append(second)
+        sub["items"]["total_count"] = 2
+        if shapes.random() < 0.5:
+            sub["quantity"], sub["plan"] = None, None
+        else:
+            del sub["quantity"], sub["plan"]
+        multi += 1
+    for n in range(n_unresolved):
+        created = t0 - (30 + n) * DAY
+        customer = {
+            "id": f"cus_unresolved{n}{int(shapes.integers(0, 16**6)):06x}",
+            "object": "customer",
+            "created": created,
+            "email": None,
+            "name": None,
+            "metadata": {} if n == 0 else {"crm": "none"},
+        }
+        customers.append(customer)
+    return {"stripe_multi_item_subscriptions": multi, "stripe_unresolved_customers": n_unresolved}
 
 
 def _license(

@@ -2,8 +2,9 @@
 
 The loaders are written against the vendors' real paths, auth, envelopes and pagination, so
 the sandbox speaks them too: pointing a loader at production is then only a change of base URL
-and credentials. Faults (429 with Retry-After, 5xx, revoked credentials) can be injected so
-tests exercise the loaders' retry and error paths without a network.
+and credentials. Faults (429 with Retry-After, 5xx, 404, pages that are not JSON or are HTML,
+revoked credentials, a cursor that loops, an export that never ends) can be injected so tests
+exercise the loaders' retry and error paths without a network.
 
 Deliberate simplifications: ordering ties are broken by position in the file; a JSONL line
 that is not JSON is served as a JSON string, so loaders see (and set aside) a non-object item.
@@ -16,8 +17,9 @@ import binascii
 import json
 import math
 import threading
-from collections import defaultdict, deque
+from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -41,6 +43,27 @@ DEFAULT_CREDENTIALS: dict[str, dict[str, str]] = {
 }
 
 Reply = tuple[int, Any, dict[str, str]]
+PAGING_FAULTS = ("loop", "endless")
+
+
+@dataclass(frozen=True)
+class RawBody:
+    """A reply body sent as it is (not JSON-encoded): an HTML error page, truncated JSON."""
+
+    text: str
+    content_type: str = "text/html; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Fault:
+    """One injected reply; status 0 serves the request normally (to fault a later page)."""
+
+    status: int
+    retry_after: int = 1
+    path_contains: str = ""
+    body: RawBody | None = None
+
+
 SortKey = list[Any]
 
 
@@ -141,7 +164,8 @@ class Sandbox:
         self.port = port
         self.base_urls: dict[str, str] = {}
         self.requests_log: list[tuple[str, str, int]] = []
-        self._faults: dict[str, deque[tuple[int, int]]] = defaultdict(deque)
+        self._faults: dict[str, list[Fault]] = defaultdict(list)
+        self._paging_faults: dict[str, str] = {}
         self._revoked: set[str] = set()
         self._lock = threading.Lock()
         self._cache = _FileCache()
@@ -178,11 +202,37 @@ class Sandbox:
 
     # -- test hooks ------------------------------------------------------------------------
 
-    def inject(self, vendor: str, *statuses: int, retry_after: int = 1) -> None:
-        """Answer the next requests to `vendor` with these statuses, in order, before serving."""
+    def inject(
+        self,
+        vendor: str,
+        *statuses: int,
+        retry_after: int = 1,
+        path_contains: str = "",
+        body: RawBody | None = None,
+    ) -> None:
+        """Answer the next requests to `vendor` with these statuses, in order, before serving.
+
+        `path_contains` limits the faults to requests whose path and query contain it (one
+        resource of several); status 0 serves that request normally, so `0, 500, 500` faults
+        the second page. `body` replaces the vendor's JSON error with raw text (an HTML page,
+        or with status 200 a page that is not JSON).
+        """
         self._check_vendor(vendor)
         with self._lock:
-            self._faults[vendor].extend((status, retry_after) for status in statuses)
+            self._faults[vendor].extend(
+                Fault(status, retry_after, path_contains, body) for status in statuses
+            )
+
+    def fault_paging(self, vendor: str, mode: str) -> None:
+        """Break `vendor`'s paging from now on, as a vendor incident or a buggy proxy does.
+
+        `loop`: the cursor never advances; `endless`: Zendesk's export never says end_of_stream.
+        """
+        self._check_vendor(vendor)
+        if mode not in PAGING_FAULTS:
+            raise ValueError(f"unknown paging fault {mode!r}; expected one of {PAGING_FAULTS}")
+        with self._lock:
+            self._paging_faults[vendor] = mode
 
     def revoke(self, vendor: str) -> None:
         """Reject `vendor`'s credential from now on (401), as after a token is revoked."""
@@ -210,10 +260,18 @@ class Sandbox:
         if vendor not in VENDORS:
             raise ValueError(f"unknown vendor {vendor!r}; expected one of {VENDORS}")
 
-    def _next_fault(self, vendor: str) -> tuple[int, int] | None:
+    def _next_fault(self, vendor: str, raw_path: str) -> Fault | None:
         with self._lock:
             queue = self._faults[vendor]
-            return queue.popleft() if queue else None
+            for position, fault in enumerate(queue):
+                if fault.path_contains in raw_path:
+                    del queue[position]
+                    return None if fault.status == 0 else fault
+            return None
+
+    def _paging_fault(self, vendor: str) -> str:
+        with self._lock:
+            return self._paging_faults.get(vendor, "")
 
     def _log(self, method: str, path: str, status: int) -> None:
         with self._lock:
@@ -240,9 +298,11 @@ class Sandbox:
         query = {k: v[-1] for k, v in parse_qs(split.query, keep_blank_values=True).items()}
         if vendor not in VENDORS:
             return 404, {"error": "Not Found"}, {}
-        fault = self._next_fault(vendor)
+        fault = self._next_fault(vendor, raw_path)
         if fault is not None:
-            return _fault_reply(vendor, *fault)
+            if fault.body is not None:
+                return fault.status, fault.body, {}
+            return _fault_reply(vendor, fault.status, fault.retry_after)
         if method != "GET":
             return _not_found(vendor, method, path)
         denied = self._authenticate(vendor, headers.get("Authorization", ""))
@@ -352,6 +412,13 @@ class Sandbox:
         page = remaining[:size]
         end = len(remaining) <= size
         after = encode_cursor(page[-1][0]) if page else encode_cursor(position)
+        paging = self._paging_fault("zendesk")
+        if paging == "loop":  # the cursor handed out never advances
+            page, end = keyed[:size], False
+            after = encode_cursor([-1, 0, 0.0, "", 0])
+        elif paging == "endless" and end:  # new empty pages forever, never end_of_stream
+            end = False
+            after = encode_cursor([max(position[0], page[-1][0][0] if page else 0) + 1, 2])
         before = encode_cursor(position)
         url = f"{base}/api/v2/incremental/tickets/cursor.json"
         body = {
@@ -491,6 +558,8 @@ class Sandbox:
             if anchor is None:
                 return 400, _typeform_invalid("before", token), {}
             selected = [(k, i) for k, i in selected if k < anchor]
+        if self._paging_fault("typeform"):  # `before` ignored: the first page again and again
+            selected = list(keyed)
         page = [item for _, item in selected[:size]]
         total = len(selected)
         return 200, {"total_items": total, "page_count": math.ceil(total / size), "items": page}, {}
@@ -534,6 +603,8 @@ class Sandbox:
         ]
         page = window[:size] if forward else window[-size:]
         has_more = len(window) > size
+        if self._paging_fault("stripe"):  # every page is the first page again
+            page, has_more = self._records("stripe", path.rsplit("/", 1)[1] + ".jsonl")[:size], True
         return 200, {"object": "list", "url": path, "has_more": has_more, "data": page}, {}
 
 
@@ -557,11 +628,15 @@ class _Handler(BaseHTTPRequestHandler):
             status, body, headers = self.owner.handle(method, self.path, self.headers)
         except Exception as exc:  # a sandbox bug must surface as a 500, not a hung client
             status, body, headers = 500, {"error": f"sandbox error: {exc!r}"}, {}
-        payload = json.dumps(body).encode()
+        content_type = "application/json; charset=utf-8"
+        if isinstance(body, RawBody):
+            payload, content_type = body.text.encode(), body.content_type
+        else:
+            payload = json.dumps(body).encode()
         # Logged before replying, so a test that has its answer also sees the log entry.
         self.owner._log(method, self.path, status)
         self.send_response(status)
-        self.send_header("Content-Type", "application/json; charset=utf-8")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers.items():
             self.send_header(name, value)

@@ -14,6 +14,7 @@ import numpy as np
 
 from demo.common import DAY, iso_z, random_tokens, write_csv, write_json, write_jsonl
 from demo.model import Model
+from demo.zendesk import shape_rng
 
 FORM_ID = "NPS01"
 SCORE_FIELD = {"id": "Xq7Ln2PbKd0s", "ref": "nps_score", "type": "opinion_scale"}
@@ -204,6 +205,7 @@ def write_surveys(model: Model, rng: np.random.Generator, out: Path) -> tuple[di
         responses.append(_response(tokens[k], networks[k], sec, hidden, answers, rng))
     responses.sort(key=lambda r: (r["submitted_at"], r["response_id"]))
     write_json(out / "typeform" / "form.json", form_definition())
+    shape_counts = _vary_response_shapes(responses, shape_rng(rng))
     n_responses = write_jsonl(out / "typeform" / "responses.jsonl", responses)
 
     # --- CSV drop: CSAT (1-5) from an in-app widget and NPS from another tool ----------------
@@ -262,6 +264,7 @@ def write_surveys(model: Model, rng: np.random.Generator, out: Path) -> tuple[di
             "survey_csv_duplicate_rows": 1 if duplicated else 0,
             "typeform_responses_without_score": len(no_score),
             "typeform_responses_without_user": len(no_user),
+            **shape_counts,
             "nps_repeat_answers_same_month": len(repeats),
         },
         "where": {
@@ -270,6 +273,34 @@ def write_surveys(model: Model, rng: np.random.Generator, out: Path) -> tuple[di
         },
     }
     return counts, planted
+
+
+def _vary_response_shapes(
+    responses: list[dict[str, Any]], shapes: np.random.Generator
+) -> dict[str, int]:
+    """Vary response shapes by seed as Typeform documents them (SOURCES.md section 3a).
+
+    Some seeds leave out `response_id` (the `token` is the same id) or `metadata`, and send a
+    response without a user as hidden fields without `user_id` instead of an empty one. The
+    ids, times and answers, and so every number, are unchanged.
+    """
+    p_no_response_id = float(shapes.choice([0.0, 0.3]))
+    p_no_metadata = float(shapes.choice([0.0, 0.2]))
+    drop_empty_user = bool(shapes.random() < 0.5)
+    without_id = without_user_key = 0
+    for response in responses:
+        if shapes.random() < p_no_response_id:
+            del response["response_id"]
+            without_id += 1
+        if shapes.random() < p_no_metadata:
+            del response["metadata"]
+        if drop_empty_user and response["hidden"].get("user_id") == "":
+            response["hidden"] = {"account_id": response["hidden"]["account_id"]}
+            without_user_key += 1
+    return {
+        "typeform_responses_without_response_id": without_id,
+        "typeform_responses_without_user_id_key": without_user_key,
+    }
 
 
 def _response(

@@ -46,6 +46,15 @@ GOOD_COMMENTS = ("Quick and helpful, thanks!", "Solved on the first reply.", Non
 BAD_COMMENTS = ("Took far too long.", "Still not fixed.", "Nobody answered for days.", None)
 
 
+def shape_rng(rng: np.random.Generator) -> np.random.Generator:
+    """A generator for record shapes, spawned from the domain's seed without drawing from it.
+
+    Shapes (versions, id types, optional fields) vary by seed, but the story's own draws, and
+    so every number the marts compute, stay those of the seed.
+    """
+    return np.random.default_rng(rng.bit_generator.seed_seq.spawn(1)[0])  # type: ignore[attr-defined]
+
+
 def org_id(account: int) -> int:
     """Zendesk organization id of an account (stable across seeds)."""
     return ORG_BASE + (account + 1) * 37
@@ -260,17 +269,66 @@ def write_zendesk(model: Model, rng: np.random.Generator, out: Path) -> tuple[di
         )
 
     ratings.sort(key=lambda r: (r["created_at"], r["id"]))
+    versions, shape_counts = _vary_ticket_shapes(tickets, shape_rng(rng))
+    write_jsonl(folder / "tickets.jsonl", versions)
     counts = {
         "zendesk_organizations": write_jsonl(folder / "organizations.jsonl", orgs),
-        "zendesk_tickets": write_jsonl(folder / "tickets.jsonl", tickets),
+        "zendesk_tickets": len(tickets),
+        "zendesk_ticket_versions": len(versions),
         "zendesk_ticket_metrics": write_jsonl(folder / "ticket_metrics.jsonl", metrics),
         "zendesk_satisfaction_ratings": write_jsonl(folder / "satisfaction_ratings.jsonl", ratings),
     }
     planted = {
         "zendesk_deleted_tickets": int(deleted.sum()),
         "zendesk_float_id_tickets": len(float_ids),
+        **shape_counts,
     }
     return counts, planted
+
+
+EARLIER_STATUS = {"open": "new", "pending": "open", "hold": "open", "solved": "open"}
+
+
+def _vary_ticket_shapes(
+    tickets: list[dict[str, Any]], shapes: np.random.Generator
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """The export's view of the tickets, in shapes that vary by seed (SOURCES.md section 2).
+
+    The incremental export returns a ticket once per change, so some tickets come with
+    earlier versions before their final one: one at creation (status `new`), and sometimes
+    one sharing the final `updated_at` with an earlier status (later in the stream wins).
+    Some seeds send `organization_id`/`requester_id` as numeric text. The final version of
+    every ticket is the one the story drew, so the marts do not change.
+    """
+    p_versions = float(shapes.choice([0.0, 0.05, 0.15, 0.3]))
+    p_tie = float(shapes.choice([0.0, 0.5, 1.0]))
+    p_text = float(shapes.choice([0.0, 0.05, 0.2]))
+    out: list[dict[str, Any]] = []
+    extra = ties = texts = 0
+    for ticket in tickets:
+        if shapes.random() < p_text and all(
+            isinstance(ticket[k], int) for k in ("organization_id", "requester_id")
+        ):
+            ticket["organization_id"] = str(ticket["organization_id"])
+            ticket["requester_id"] = str(ticket["requester_id"])
+            texts += 1
+        if ticket["status"] != "new" and shapes.random() < p_versions:
+            first = {**ticket, "status": "new", "updated_at": ticket["created_at"]}
+            first["generated_timestamp"] = ticket["generated_timestamp"] - 1
+            if first["updated_at"] != ticket["updated_at"]:
+                out.append(first)
+                extra += 1
+            earlier = EARLIER_STATUS.get(ticket["status"])
+            if earlier and shapes.random() < p_tie:
+                out.append({**ticket, "status": earlier})
+                extra += 1
+                ties += 1
+        out.append(ticket)
+    return out, {
+        "zendesk_earlier_ticket_versions": extra,
+        "zendesk_equal_updated_at_versions": ties,
+        "zendesk_text_id_tickets": texts,
+    }
 
 
 def _pair(values: tuple[int | None, int | None]) -> dict[str, int | None]:

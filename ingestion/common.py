@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -214,24 +214,90 @@ def list_new_files(
 
     `seen` maps a file URL to the modification time it had when it was read, so a file is read
     once and read again only when it is replaced. Returns (file_url, mtime, fs_client) sorted by
-    path, so loads are deterministic.
+    path, so loads are deterministic. A local entry that cannot be examined (a dangling symlink,
+    a symlink loop, no permission) is listed with `UNREADABLE_MTIME` and its error as its mtime:
+    the loader's attempt to read it fails and sets it aside whole, and the rest of the folder
+    still loads (listing it fails for nobody).
     """
     from dlt.common.storages.fsspec_filesystem import fsspec_filesystem, glob_files
 
     if "://" not in bucket_url:
         bucket_url = Path(bucket_url).resolve().as_uri()
     protocol = bucket_url.split("://", 1)[0]
-    fs_client, _ = fsspec_filesystem(protocol)
-    new: list[tuple[str, str, Any]] = []
-    for item in glob_files(fs_client, bucket_url, "**"):
-        url = item["file_url"]
-        if not url.endswith(suffixes):
-            continue
-        mtime = str(item["modification_date"])
-        if seen.get(url) != mtime:
-            new.append((url, mtime, fs_client))
+    if protocol == "file":
+        fs_client, _ = fsspec_filesystem(protocol)
+        listing = _local_files(fs_client, bucket_url, suffixes)
+    else:
+        fs_client = remote_filesystem(bucket_url)
+        listing = [
+            (item["file_url"], str(item["modification_date"]))
+            for item in glob_files(fs_client, bucket_url, "**")
+            if item["file_url"].endswith(suffixes)
+        ]
+    new = [(url, mtime, fs_client) for url, mtime in listing if seen.get(url) != mtime]
     new.sort(key=lambda entry: entry[0])
     return new
+
+
+def remote_filesystem(bucket_url: str, section: str = "segment") -> Any:
+    """An authenticated fsspec client for an `s3://`, `gs://`, `az://` ... bucket, through dlt.
+
+    Credentials come from dlt's usual places for the source, e.g.
+    `SOURCES__SEGMENT__CREDENTIALS__AWS_ACCESS_KEY_ID` (README, "Running on your own data");
+    a missing one, or a missing fsspec package (`pip install "dlt[gs]"`, `"dlt[az]"`), fails
+    with dlt's message naming it.
+    """
+    from dlt.common.configuration import resolve_configuration
+    from dlt.common.storages.configuration import FilesystemConfiguration
+    from dlt.common.storages.fsspec_filesystem import fsspec_from_config
+
+    config = resolve_configuration(
+        FilesystemConfiguration(bucket_url=bucket_url), sections=("sources", section)
+    )
+    fs_client, _ = fsspec_from_config(config)
+    return fs_client
+
+
+UNREADABLE_MTIME = "unreadable"
+
+
+def _local_files(
+    fs_client: Any, bucket_url: str, suffixes: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    """(file_url, mtime) of a local folder, as dlt's `glob_files` names them, never raising.
+
+    Directory symlinks are followed once (a loop is walked no further); a file entry whose
+    `stat` fails gets `UNREADABLE_MTIME: <error>` so the loader sets it aside with the reason.
+    """
+    from dlt.common.storages.configuration import FilesystemConfiguration
+    from dlt.common.storages.fsspec_filesystem import MTIME_DISPATCH
+
+    root = FilesystemConfiguration.make_local_path(bucket_url)
+    found: list[tuple[str, str]] = []
+    visited: set[str] = set()
+    for folder, dirs, files in os.walk(root, followlinks=True):
+        real = os.path.realpath(folder)
+        if real in visited:  # a symlink back up the tree: walked already
+            dirs[:] = []
+            continue
+        visited.add(real)
+        dirs.sort()
+        for name in sorted(files):
+            if not name.endswith(suffixes):
+                continue
+            path = os.path.join(folder, name)
+            try:
+                info = fs_client.info(path)
+                url = FilesystemConfiguration.make_file_url(path)
+            except (OSError, RuntimeError) as error:  # RuntimeError: pathlib's symlink loop
+                url = Path(real, name).as_uri()  # the entry itself: its target is the problem
+                problem = getattr(error, "strerror", None) or str(error)
+                found.append((url, f"{UNREADABLE_MTIME}: {problem}"))
+                continue
+            if info["type"] == "directory":
+                continue
+            found.append((url, str(MTIME_DISPATCH["file"](info))))
+    return found
 
 
 # --- Vendor APIs: settings, HTTP with retries, id normalisation (zendesk, typeform, stripe) ---
@@ -265,10 +331,45 @@ def require_setting(source: str, value: Any, setting: str, hint: str = "") -> An
     return value
 
 
+class PagingError(VendorApiError):
+    """The vendor's paging cannot be trusted (a cursor that repeats, a stream with no end).
+
+    Raised instead of stopping quietly: a load that ended there would report success on
+    partial data.
+    """
+
+
 HTTP_MAX_ATTEMPTS = 5
 HTTP_BACKOFF_SECONDS = 0.5
 HTTP_MAX_WAIT_SECONDS = 60.0
 HTTP_TIMEOUT_SECONDS = 60.0
+# Statuses that a healthy endpoint can answer for a moment (a proxy's 404 during a deploy, a
+# request timeout): retried like 5xx. Other 4xx are our request's fault and fail at once.
+HTTP_RETRIED_CLIENT_STATUSES = frozenset({404, 408, 409})
+# A source reads at most this many pages per resource and run unless `max_pages` says otherwise:
+# a stream that never ends must stop with an error, not page forever holding the pool slot.
+DEFAULT_MAX_PAGES = 10_000
+
+EnvelopeCheck = Callable[[dict[str, Any]], "str | None"]
+
+
+def list_envelope(key: str) -> EnvelopeCheck:
+    """Check that a page body holds its records as a list under `key` (null counts as empty)."""
+
+    def check(body: dict[str, Any]) -> str | None:
+        value = body.get(key)
+        if value is None or isinstance(value, list):
+            return None
+        return f"`{key}` is {type(value).__name__}, not a list of records"
+
+    return check
+
+
+def request_url(url: str, params: dict[str, Any] | None) -> str:
+    """The full URL a GET of `url` with `params` asks for, for messages and reject locations."""
+    import requests
+
+    return str(requests.Request("GET", url, params=params).prepare().url)
 
 
 def get_json(
@@ -279,16 +380,20 @@ def get_json(
     source: str,
     credential_hint: str,
     max_attempts: int = HTTP_MAX_ATTEMPTS,
+    envelope: EnvelopeCheck | None = None,
 ) -> tuple[dict[str, Any], str]:
     """GET a JSON object, riding out rate limits and transient failures; return (body, url).
 
-    429 waits the server's `Retry-After` (capped at HTTP_MAX_WAIT_SECONDS); 5xx and connection
-    errors back off exponentially; each counts towards `max_attempts`. 401/403 fail at once
-    with a message naming the setting to fix. The returned url is the one actually requested,
-    used as the location of records set aside.
+    429 waits the server's `Retry-After` (capped at HTTP_MAX_WAIT_SECONDS); 5xx, 404/408/409,
+    connection errors and a page that is not what the vendor documents (not JSON, an HTML
+    error page, not an object, `envelope` failing) back off exponentially; each counts
+    towards `max_attempts`, then VendorApiError names the page URL. 401/403 fail at once with
+    CredentialRejectedError naming the setting to fix: retrying cannot help. The returned url
+    is the one actually requested, used as the location of records set aside.
     """
     import requests  # local: only the API loaders need it
 
+    page = request_url(url, params)
     last_problem = ""
     for attempt in range(1, max_attempts + 1):
         wait = min(HTTP_BACKOFF_SECONDS * 2 ** (attempt - 1), HTTP_MAX_WAIT_SECONDS)
@@ -301,32 +406,143 @@ def get_json(
             if status in (401, 403):
                 raise CredentialRejectedError(
                     f"{source}: the API rejected the credential (HTTP {status} for "
-                    f"{response.url}): {response.text[:300]}. Check {credential_hint}."
+                    f"{response.url}): {response.text[:300]}. Check {credential_hint}; "
+                    "not retried, a new credential is needed."
                 )
             if status == 429:
                 wait = min(
                     _retry_after(response.headers.get("Retry-After"), wait), HTTP_MAX_WAIT_SECONDS
                 )
                 last_problem = f"rate limited (HTTP 429, Retry-After {wait:g}s)"
-            elif status >= 500:
+            elif status >= 500 or status in HTTP_RETRIED_CLIENT_STATUSES:
                 last_problem = f"HTTP {status}: {response.text[:300]}"
             elif status >= 400:
                 raise VendorApiError(
-                    f"{source}: HTTP {status} for {response.url}: {response.text[:500]}"
+                    f"{source}: HTTP {status} for {response.url}: {response.text[:500]}. "
+                    "Check the source's base_url and settings."
                 )
             else:
-                try:
-                    body = response.json()
-                except ValueError as exc:
-                    raise VendorApiError(
-                        f"{source}: {response.url} did not return JSON: {response.text[:300]}"
-                    ) from exc
-                if not isinstance(body, dict):
-                    raise VendorApiError(f"{source}: {response.url} returned a non-object body")
-                return body, str(response.url)
+                problem, body = _page_problem(response, envelope)
+                if body is not None:
+                    return body, str(response.url)
+                last_problem = problem
         if attempt < max_attempts:
             time.sleep(wait)
-    raise VendorApiError(f"{source}: gave up on {url} after {max_attempts} tries: {last_problem}")
+    raise VendorApiError(
+        f"{source}: gave up on page {page} after {max_attempts} tries: {last_problem}"
+    )
+
+
+def _page_problem(
+    response: Any, envelope: EnvelopeCheck | None
+) -> tuple[str, dict[str, Any] | None]:
+    """(problem, None) when a 2xx page is not the documented JSON object, else ("", body)."""
+    content_type = response.headers.get("Content-Type", "")
+    try:
+        # The standard parser, not requests' (simplejson refuses NaN): a NaN or Infinity in
+        # one record must set that record aside, not fail the whole page.
+        body = json.loads(response.content)
+    except ValueError:
+        return (
+            f"HTTP {response.status_code} but not JSON ({content_type or 'no content type'}): "
+            f"{response.text[:200]!r}",
+            None,
+        )
+    if not isinstance(body, dict):
+        return f"the body is a JSON {type(body).__name__}, not an object", None
+    problem = envelope(body) if envelope else None
+    if problem:
+        return f"not the documented page: {problem}", None
+    return "", body
+
+
+def check_page_budget(source: str, resource: str, pages: int, max_pages: int, url: str) -> None:
+    """Fail once a resource has read `max_pages` pages in one run (a stream with no end)."""
+    if pages >= max_pages:
+        raise PagingError(
+            f"{source}.{resource}: read {pages} pages without reaching the end of the stream "
+            f"(last page {url}); stopping. Raise SOURCES__{source.upper()}__MAX_PAGES if the "
+            "data really is that large, or report the endless stream to the vendor."
+        )
+
+
+def repeated_cursor(source: str, resource: str, cursor: str, url: str) -> PagingError:
+    """The error for a vendor cursor that points back to a page already read."""
+    return PagingError(
+        f"{source}.{resource}: the vendor returned a cursor it had already given ({cursor!r}, "
+        f"after page {url}); the stream would loop, so the load stops instead of ending on "
+        "partial data. Rerun later; if it persists, report it to the vendor."
+    )
+
+
+class FetchProblems:
+    """Errors that stopped a resource's paging; raised once the pages fetched are committed.
+
+    A resource whose stream breaks mid-way (a bad page after retries, a repeating cursor)
+    yields what it already fetched and records the error here; the load then commits those
+    rows (and the cursor they reached), and `raise_if_any` fails the run, naming every page.
+    """
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.messages: list[str] = []
+
+    def add(self, error: Exception) -> None:
+        """Record why a resource stopped."""
+        self.messages.append(str(error))
+
+    def raise_if_any(self) -> None:
+        """Fail the load when any resource stopped early; the fetched pages are already kept."""
+        if self.messages:
+            raise VendorApiError(
+                f"{self.source}: the load kept every page fetched before the failure, but is "
+                "incomplete: " + " | ".join(self.messages)
+            )
+
+
+def vendor_error_in(error: BaseException) -> VendorApiError | CredentialRejectedError | None:
+    """The vendor error inside dlt's wrapped exception chain (PipelineStepFailed...), if any."""
+    seen: set[int] = set()
+    current: BaseException | None = error
+    while current is not None and id(current) not in seen:
+        if isinstance(current, VendorApiError | CredentialRejectedError):
+            return current
+        seen.add(id(current))
+        current = current.__cause__ or current.__context__
+    return None
+
+
+def run_api_load(
+    pipeline: dlt.Pipeline, source: Any, row_counts: dict[str, int] | None, problems: FetchProblems
+) -> Any:
+    """Run an API source's load; surface the vendor's error itself, not dlt's wrapper.
+
+    A credential or vendor failure raised inside a resource reaches the caller as that error
+    (so Dagster can tell a rejected credential from a transient fault); a resource that
+    stopped early fails the run after the pages it fetched are committed.
+    """
+    try:
+        info = run_counted(pipeline, source, row_counts)
+    except Exception as exc:
+        vendor_error = vendor_error_in(exc)
+        if vendor_error is None:
+            raise
+        raise vendor_error from exc
+    problems.raise_if_any()
+    return info
+
+
+def guarded_pages(pages: Iterator[Any], problems: FetchProblems) -> Iterator[Any]:
+    """Yield a resource's records; a vendor error after retries is recorded, not raised.
+
+    Credential errors still raise at once: nothing fetched with a refused key can follow.
+    """
+    try:
+        yield from pages
+    except CredentialRejectedError:
+        raise
+    except VendorApiError as exc:
+        problems.add(exc)
 
 
 def _retry_after(header: str | None, default: float) -> float:

@@ -1,20 +1,23 @@
-"""`make run`: the whole product-ops pipeline on the sample world, in one process, with a summary.
+"""`productops run`: the whole pipeline on the configured sources, in one process, with a summary.
 
-Generates the sample world (once), starts the vendor sandbox so the real API loaders run,
-materializes every asset of the Dagster graph (ingestion -> dbt -> checks) into the warehouse,
-stops the sandbox and prints what landed, what was set aside and what the checks said.
+Reads the sources from dlt's usual places (`.dlt/config.toml`, `.dlt/secrets.toml`, environment
+variables, the project's `.env`), loads every source, then builds the checks, dbt models and
+the published file from whatever loaded, and prints what landed, what was set aside, what the
+checks said and which source failed. The sample world is `make run` (`python -m demo.run`).
+
+Two Dagster runs, `load_sources` then `build_marts`: a source that fails (bad credentials,
+vendor down) fails its own step and its freshness check, and the marts still build from what
+the other sources loaded (docs/architecture.md, "Which marts wait for which sources").
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from datetime import date
+import uuid
+from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
@@ -28,15 +31,43 @@ from ingestion.common import (
     warehouse_engine,
     warehouse_path,
 )
+from orchestration.lib.project import WAREHOUSE_POOL, load_project_env
 from orchestration.lib.publish import published_path
 
-DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "sample"
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
+EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Run everything; exit 1 when a step or a check failed."""
-    args = _parse_args(argv)
+    """Run the whole graph on the configured sources; exit 1 when a step or a check failed."""
+    parser = argparse.ArgumentParser(prog="productops run", description=__doc__)
+    add_run_options(parser)
+    args = parser.parse_args(argv)
+    load_project_env()
+    return run_pipeline(full_refresh=args.full_refresh, label="product-ops warehouse")
+
+
+def cli(argv: list[str] | None = None) -> int:
+    """Console script `productops`: `productops run [--full-refresh]`."""
+    parser = argparse.ArgumentParser(prog="productops", description="Product-ops warehouse.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_run_options(commands.add_parser("run", help="materialize everything on your sources"))
+    args = parser.parse_args(argv)
+    load_project_env()
+    return run_pipeline(full_refresh=args.full_refresh, label="product-ops warehouse")
+
+
+def add_run_options(parser: argparse.ArgumentParser) -> None:
+    """Options every runner shares (the demo runner adds its own)."""
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental dbt models from all history (dbt build --full-refresh)",
+    )
+
+
+def run_pipeline(full_refresh: bool, label: str, program: str = "productops run") -> int:
+    """Check the warehouse setting, run both jobs, print the summary; return the exit code."""
     started = time.monotonic()
     # dlt's notes on all-null vendor columns would drown the progress and the summary.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
@@ -44,170 +75,156 @@ def main(argv: list[str] | None = None) -> int:
         os.environ.update(dbt_env())
         print(f"warehouse: {describe_warehouse()}", flush=True)
     except WarehouseSettingError as error:
-        print(f"make run: {error}", file=sys.stderr)
-        return 2
-    prepare_dagster_home()
+        print(f"{program}: {error}", file=sys.stderr)
+        return EXIT_SETTINGS
+    home = prepare_dagster_home()
+    print(f"dagster home: {home} (runs stay visible in `dagster dev` with this DAGSTER_HOME)")
+    if full_refresh:
+        print("dbt: --full-refresh, the incremental models are rebuilt from all history")
+    outcome = materialize_all(full_refresh=full_refresh)
+    ui = "make ui" if program == "make run" else "dagster dev"
+    print(summary(outcome, time.monotonic() - started, label, ui))
+    return outcome_exit_code(outcome)
 
-    world = _ensure_world(args.data, args.scale, args.seed, args.end_date, args.regenerate)
-    from demo.sandbox import Sandbox
 
-    print(f"starting the vendor sandbox for {args.data} ...", flush=True)
-    with (
-        Sandbox(args.data, page_size=args.page_size, port=args.port) as sandbox,
-        _environment(source_settings(args.data, world, sandbox.base_urls)),
-    ):
-        if args.ui:
-            return _serve_ui(sandbox.base_urls)
-        if args.full_refresh:
-            print("dbt: --full-refresh, the incremental models are rebuilt from all history")
-        outcome = materialize_all(full_refresh=args.full_refresh)
-    print(_summary(outcome, time.monotonic() - started))
-    return 0 if outcome["success"] and not outcome["checks_failed"] else 1
+def outcome_exit_code(outcome: dict[str, Any]) -> int:
+    """1 when a source, a step or a blocking (ERROR) check failed; warnings do not fail a run."""
+    failed = outcome["failed_sources"] or outcome["step_failures"] or outcome["checks_failed"]
+    return EXIT_FAILED if failed or not outcome["success"] else EXIT_OK
 
 
 def prepare_dagster_home() -> Path:
-    """Use `.dagster_home` (runs stay visible in `make ui`) with the project's dagster.yaml."""
+    """`DAGSTER_HOME` (default `.dagster_home`) with the project's dagster.yaml in it."""
     home = Path(os.environ.setdefault("DAGSTER_HOME", str(DEFAULT_DAGSTER_HOME)))
+    if not home.is_absolute():
+        home = PROJECT_ROOT / home
+        os.environ["DAGSTER_HOME"] = str(home)
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     project_config = PROJECT_ROOT / "dagster.yaml"
-    if not config.exists() or config.read_text() != project_config.read_text():
+    # A home of our own making follows the project's file; a production file (storage on
+    # PostgreSQL, deploy/dagster.yaml) is the operator's and stays as it is.
+    current = config.read_text() if config.exists() else ""
+    if current != project_config.read_text() and "storage:" not in current:
         config.write_text(project_config.read_text())
     return home
 
 
-def _parse_args(argv: list[str] | None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(prog="python -m orchestration.run", description=__doc__)
-    parser.add_argument("--scale", type=float, default=float(os.environ.get("SCALE", "1")))
-    parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "42")))
-    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="sample world folder")
-    parser.add_argument("--page-size", type=int, default=100, help="sandbox page size")
-    parser.add_argument("--port", type=int, default=0, help="sandbox port (default: any free)")
-    parser.add_argument(
-        "--end-date",
-        type=date.fromisoformat,
-        default=None,
-        help="last day of the sample world (default: yesterday, UTC)",
-    )
-    parser.add_argument(
-        "--ui",
-        action="store_true",
-        help="instead of running, open the Dagster UI with the sandbox serving the APIs",
-    )
-    parser.add_argument(
-        "--regenerate", action="store_true", help="write the sample world again even if present"
-    )
-    parser.add_argument(
-        "--full-refresh",
-        action="store_true",
-        help="rebuild the incremental dbt models from all history (dbt build --full-refresh)",
-    )
-    return parser.parse_args(argv)
-
-
-def _ensure_world(
-    data: Path, scale: float, seed: int, end_date: date | None, regenerate: bool
-) -> dict[str, Any]:
-    """Reuse the world on disk when it was made with the same scale, seed (and end date)."""
-    manifest = data / "world.json"
-    if manifest.exists() and not regenerate:
-        world: dict[str, Any] = json.loads(manifest.read_text())
-        same_end = end_date is None or world.get("end_date") == end_date.isoformat()
-        if world.get("scale") == scale and world.get("seed") == seed and same_end:
-            print(f"sample world: reusing {data} (scale {scale}, seed {seed})", flush=True)
-            return world
-    from demo import generate_world
-
-    print(f"sample world: generating scale {scale}, seed {seed} into {data} ...", flush=True)
-    return generate_world(data, scale=scale, seed=seed, end_date=end_date)
-
-
-def _serve_ui(base_urls: dict[str, str]) -> int:
-    """Run `dagster dev` with the loaders pointed at the running sandbox, until Ctrl-C."""
-    import subprocess
-
-    print(f"sandbox: {base_urls}")
-    print("Dagster UI: http://127.0.0.1:3000 (Ctrl-C stops the UI and the sandbox)", flush=True)
-    dagster = Path(sys.executable).parent / "dagster"
-    command = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1"]
-    try:
-        return subprocess.run(command, cwd=PROJECT_ROOT, check=False).returncode
-    except KeyboardInterrupt:
-        return 0
-
-
-def source_settings(data: Path, world: dict[str, Any], base_urls: dict[str, str]) -> dict[str, str]:
-    """Dlt settings (env vars) that point every loader at the sample world and the sandbox."""
-    creds = world["sandbox"]
-    return {
-        "SOURCES__SEGMENT__BUCKET_URL": str(data / "events"),
-        "SOURCES__FILE_DROP__SURVEYS_URL": str(data / "file_drop" / "surveys"),
-        "SOURCES__FILE_DROP__LICENSES_URL": str(data / "file_drop" / "licenses"),
-        "SOURCES__ZENDESK__BASE_URL": base_urls["zendesk"],
-        "SOURCES__ZENDESK__EMAIL": creds["zendesk"]["email"],
-        "SOURCES__ZENDESK__API_TOKEN": creds["zendesk"]["api_token"],
-        "SOURCES__TYPEFORM__BASE_URL": base_urls["typeform"],
-        "SOURCES__TYPEFORM__FORM_ID": creds["typeform"]["form_id"],
-        "SOURCES__TYPEFORM__ACCESS_TOKEN": creds["typeform"]["access_token"],
-        "SOURCES__STRIPE__BASE_URL": base_urls["stripe"],
-        "SOURCES__STRIPE__API_KEY": creds["stripe"]["api_key"],
-    }
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set env vars for the duration of the run and restore what was there."""
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
-
-
 def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
-    """Materialize the whole asset graph in this process and collect check outcomes.
+    """Load every source, then build everything else from what loaded; collect the outcomes.
 
-    `full_refresh` rebuilds the incremental dbt models from all history.
+    Also recovers from earlier crashes first (`orchestration.lib.recovery`): runs whose process
+    is gone are failed and their pool slots freed, and a watchdog kills this run's children if
+    this process is killed.
     """
     import dagster as dg
 
     from orchestration.definitions import defs
+    from orchestration.lib.automation import BUILD_JOB, SOURCES_JOB
+    from orchestration.lib.recovery import (
+        reap_dead_runs,
+        report_slot_waits,
+        run_tags,
+        start_watchdog,
+        stop_watchdog,
+    )
 
-    job = defs.resolve_implicit_global_asset_job_def()
-    print(f"materializing {len(list(defs.resolve_asset_graph().get_all_asset_keys()))} assets ...")
-    with dg.DagsterInstance.get() as instance:
-        result = job.execute_in_process(
-            instance=instance,
-            raise_on_error=False,
-            run_config={
-                "loggers": {"console": {"config": {"log_level": "INFO"}}},
-                "ops": {"productops_dbt": {"config": {"full_refresh": full_refresh}}},
-            },
-        )
+    watchdog = start_watchdog()
+    try:
+        with dg.DagsterInstance.get() as instance:
+            reap_dead_runs(instance)
+            results = []
+            for job_name in (SOURCES_JOB, BUILD_JOB):
+                job = defs.resolve_job_def(job_name)
+                run_id = str(uuid.uuid4())
+                print(f"{job_name}: run {run_id} ...", flush=True)
+                run_config: dict[str, Any] = {
+                    "loggers": {"console": {"config": {"log_level": "INFO"}}}
+                }
+                if job_name == BUILD_JOB:
+                    run_config["ops"] = {
+                        "productops_dbt": {"config": {"full_refresh": full_refresh}}
+                    }
+                with report_slot_waits(instance, {run_id}, WAREHOUSE_POOL):
+                    results.append(
+                        job.execute_in_process(
+                            instance=instance,
+                            raise_on_error=False,
+                            run_id=run_id,
+                            tags=run_tags(),
+                            run_config=run_config,
+                        )
+                    )
+            check_descriptions = _check_descriptions(defs)
+    finally:
+        stop_watchdog(watchdog)
+    return collect_outcome(results, check_descriptions)
+
+
+def _check_descriptions(defs: Any) -> dict[str, str]:
+    """`asset:check` -> the check's short description (first line)."""
+    graph = defs.resolve_asset_graph()
+    descriptions: dict[str, str] = {}
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        text = (spec.description or "").strip().splitlines()
+        descriptions[f"{key.asset_key.to_user_string()}:{key.name}"] = text[0] if text else ""
+    return descriptions
+
+
+def collect_outcome(results: Iterable[Any], check_descriptions: dict[str, str]) -> dict[str, Any]:
+    """Checks passed / warned / failed (with counts), failed sources and failed steps."""
+    from ingestion.sources import SOURCE_SYSTEMS
+
+    source_steps = {f"{system.name}_raw": system.name for system in SOURCE_SYSTEMS}
     passed: list[str] = []
-    failed: list[str] = []
-    for event in result.all_events:
-        if event.event_type_value == "ASSET_CHECK_EVALUATION":
-            evaluation = event.event_specific_data
-            name = f"{evaluation.asset_key.to_user_string()}:{evaluation.check_name}"  # type: ignore[union-attr]
-            (passed if evaluation.passed else failed).append(name)  # type: ignore[union-attr]
-    failures = [
-        f"{event.step_key}: {event.event_specific_data.error.message.strip()}"  # type: ignore[union-attr]
-        for event in result.all_events
-        if event.event_type_value == "STEP_FAILURE"
-    ]
+    warned: list[dict[str, Any]] = []
+    failed: list[dict[str, Any]] = []
+    failed_sources: dict[str, str] = {}
+    step_failures: list[str] = []
+    run_ids: list[str] = []
+    success = True
+    for result in results:
+        run_ids.append(result.run_id)
+        success = success and result.success
+        for event in result.all_events:
+            data = event.event_specific_data
+            if event.event_type_value == "ASSET_CHECK_EVALUATION":
+                name = f"{data.asset_key.to_user_string()}:{data.check_name}"
+                if data.passed:
+                    passed.append(name)
+                    continue
+                entry = {
+                    "name": name,
+                    "description": check_descriptions.get(name, "") or (data.description or ""),
+                    "counts": _counts(data.metadata),
+                }
+                (warned if data.severity.value == "WARN" else failed).append(entry)
+            elif event.event_type_value == "STEP_FAILURE":
+                message = data.error.message.strip() if data.error else "no error message"
+                if event.step_key in source_steps:
+                    failed_sources[source_steps[event.step_key]] = message
+                else:
+                    step_failures.append(f"{event.step_key}: {message}")
     return {
-        "success": result.success,
-        "run_id": result.run_id,
+        "success": success,
+        "run_ids": run_ids,
         "checks_passed": passed,
+        "checks_warned": warned,
         "checks_failed": failed,
-        "step_failures": failures,
+        "failed_sources": failed_sources,
+        "step_failures": step_failures,
     }
+
+
+def _counts(metadata: dict[str, Any]) -> str:
+    """A check's numeric metadata (counts of what it found) as `key=value, ...`."""
+    parts = []
+    for key, value in metadata.items():
+        raw = getattr(value, "value", value)
+        if isinstance(raw, int | float) and not isinstance(raw, bool):
+            parts.append(f"{key}={raw:,}" if isinstance(raw, int) else f"{key}={raw:g}")
+    return ", ".join(parts[:6])
 
 
 def _connect_when_free(path: Path, wait_seconds: float = 600.0) -> Any:
@@ -256,30 +273,56 @@ def _count_rows(cursor: Any) -> dict[str, dict[str, int]]:
     return counts
 
 
-def _summary(outcome: dict[str, Any], seconds: float) -> str:
+def summary(outcome: dict[str, Any], seconds: float, label: str, ui: str = "dagster dev") -> str:
+    """What landed, what was set aside per source, what the checks said, what failed."""
+    from orchestration.lib.recovery import explain_lock_error
+
     counts = warehouse_counts(warehouse_path())
-    lines = ["", "=" * 72, "product-ops warehouse: run summary", "=" * 72]
-    rejected_total = 0
+    lines = ["", "=" * 72, f"{label}: run summary", "=" * 72]
+    rejected: dict[str, int] = {}
     for schema, tables in counts.items():
         if schema == "marts":
             continue
         lines.append(f"{schema}")
         for table, rows in tables.items():
             if table == REJECTS_TABLE:
-                rejected_total += rows
+                rejected[schema] = rows
             lines.append(f"  {table:<34}{rows:>12,}")
     lines.append("marts")
-    for table, rows in counts.get("marts", {}).items():
-        lines.append(f"  {table:<34}{rows:>12,}")
-    passed, failed = outcome["checks_passed"], outcome["checks_failed"]
-    lines.append(f"checks: {len(passed)} passed, {len(failed)} failed")
-    lines.extend(f"  FAILED {name}" for name in failed)
-    lines.append(
-        f"rejected records: {rejected_total} (see raw_*.{REJECTS_TABLE}: source, location, reason)"
+    lines.extend(f"  {table:<34}{rows:>12,}" for table, rows in counts.get("marts", {}).items())
+    passed, warned, failed = (
+        outcome["checks_passed"],
+        outcome["checks_warned"],
+        outcome["checks_failed"],
     )
+    lines.append(f"checks: {len(passed)} passed, {len(warned)} warned, {len(failed)} failed")
+    for tag, entries in (("FAILED", failed), ("WARN", warned)):
+        for entry in entries:
+            detail = f" ({entry['counts']})" if entry["counts"] else ""
+            about = f": {entry['description'][:100]}" if entry["description"] else ""
+            lines.append(f"  {tag} {entry['name']}{about}{detail}")
+    total = sum(rejected.values())
+    by_source = ", ".join(f"{schema} {rows:,}" for schema, rows in rejected.items() if rows)
+    lines.append(
+        f"rejected records: {total:,}{f' ({by_source})' if by_source else ''}"
+        f" (see raw_*.{REJECTS_TABLE}: source, location, reason)"
+    )
+    for source, message in outcome["failed_sources"].items():
+        lines.append(f"source FAILED: {source}: {message[:400]}")
+        hint = explain_lock_error(message, str(warehouse_path()))
+        if hint:
+            lines.append(f"  {hint}")
+    if outcome["failed_sources"]:
+        lines.append(
+            "  the marts were built from what the other sources loaded; the failed sources' "
+            "tables keep their last load (their freshness checks say how old)"
+        )
     for failure in outcome["step_failures"]:
         lines.append(f"step FAILED: {failure[:400]}")
-    status = "success" if outcome["success"] else "FAILED"
+        hint = explain_lock_error(failure, str(warehouse_path()))
+        if hint:
+            lines.append(f"  {hint}")
+    status = "success" if outcome_exit_code(outcome) == EXIT_OK else "FAILED"
     example = "select * from marts.fct_active_users_daily order by activity_date desc limit 7"
     if warehouse_engine() == "postgres":
         marts = "marts (what analysts and BI query): schema marts on that server"
@@ -294,10 +337,10 @@ def _summary(outcome: dict[str, Any], seconds: float) -> str:
         f"elapsed: {seconds:.1f} s",
         f"warehouse: {describe_warehouse()}",
         marts,
-        f"dagster run: {outcome['run_id']} ({status})",
+        f"dagster runs: {', '.join(outcome['run_ids'])} ({status})",
         "",
         "next:",
-        "  make ui        # Dagster UI on http://127.0.0.1:3000 (lineage, checks, this run)",
+        f"  {ui:<14} # Dagster UI on http://127.0.0.1:3000 (lineage, checks, these runs)",
         query,
     ]
     return "\n".join(lines)

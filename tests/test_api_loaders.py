@@ -14,9 +14,9 @@ import duckdb
 import pytest
 from test_sandbox import CREDS, response, ticket, write_jsonl, write_world
 
+from demo.sandbox import Sandbox
 from ingestion import stripe, typeform, zendesk
 from ingestion.common import MissingSettingError
-from demo.sandbox import Sandbox
 
 pytestmark = pytest.mark.slow
 
@@ -305,3 +305,97 @@ def test_real_vendor_records_load_or_are_set_aside(tmp_path: Path, warehouse: Pa
     assert query(warehouse, "select count(*) from raw_typeform.responses where score is null") == [
         (totals["responses"],)
     ]
+
+
+def _versions_world(root: Path) -> Path:
+    """Tickets changed several times (two versions share an updated_at), and a ticket metric
+    listed twice in one read (a page shift) with different updated_at."""
+    world = write_world(root)
+    write_jsonl(
+        world / "zendesk" / "tickets.jsonl",
+        [
+            ticket(1, "2024-03-01T10:00:00Z", status="new", priority=None),
+            ticket(1, "2024-03-02T10:00:00Z", status="open", priority="high"),
+            ticket(1, "2024-03-02T10:00:00Z", status="solved", priority="high"),  # later: wins
+            ticket(2, "2024-03-03T10:00:00Z", status="deleted"),
+            ticket(2, "2024-03-01T10:00:00Z", status="open"),  # older, even if later in file
+            ticket("3", "2024-03-01T12:00:00Z", status="pending"),  # id as text
+        ],
+    )
+    metrics = [
+        {"id": 11, "ticket_id": 1, "replies": 1, "updated_at": "2024-03-01T10:00:00Z"},
+        {"id": 11, "ticket_id": 1, "replies": 3, "updated_at": "2024-03-02T10:00:00Z"},
+        {"id": 12, "ticket_id": "2", "replies": 2, "updated_at": "2024-03-03T10:00:00Z"},
+    ]
+    write_jsonl(world / "zendesk" / "ticket_metrics.jsonl", metrics)
+    ratings = [  # for a deleted ticket and for a ticket the export never sent: both valid
+        {"id": 21, "ticket_id": 2, "score": "bad", "created_at": "2024-03-03T11:00:00Z"},
+        {"id": 22, "ticket_id": 99, "score": "good", "created_at": "2024-03-03T12:00:00Z"},
+    ]
+    write_jsonl(world / "zendesk" / "satisfaction_ratings.jsonl", ratings)
+    return world
+
+
+def _check_versions(read: Any) -> None:
+    assert read("select id, status, priority from raw_zendesk.tickets order by id") == [
+        (1, "solved", "high"),
+        (2, "deleted", "normal"),
+        (3, "pending", "normal"),
+    ]
+    assert read("select id, replies from raw_zendesk.ticket_metrics order by id") == [
+        (11, 3),
+        (12, 2),
+    ]
+    assert read("select ticket_id from raw_zendesk.satisfaction_ratings order by id") == [
+        (2,),
+        (99,),
+    ]
+
+
+def test_latest_ticket_version_wins_on_duckdb(tmp_path: Path, warehouse: Path) -> None:
+    with Sandbox(_versions_world(tmp_path / "world"), page_size=2) as box:
+        zendesk.load(**zendesk_kwargs(box))
+        _check_versions(lambda sql: query(warehouse, sql))
+        path = box.data_dir / "zendesk" / "tickets.jsonl"
+        with path.open("a") as handle:  # next run: a stale version and an equal-time later one
+            handle.write(json.dumps(ticket(1, "2024-03-01T11:00:00Z", status="open")) + "\n")
+            handle.write(json.dumps(ticket(2, "2024-03-03T10:00:00Z", status="closed")) + "\n")
+        touch_later(path)
+        zendesk.load(**zendesk_kwargs(box))
+    assert query(warehouse, "select id, status from raw_zendesk.tickets order by id") == [
+        (1, "solved"),
+        (2, "closed"),
+        (3, "pending"),
+    ]
+
+
+def test_latest_ticket_version_wins_on_postgres(tmp_path: Path, postgres_warehouse: Any) -> None:
+    from conftest import pg_query
+
+    with Sandbox(_versions_world(tmp_path / "world"), page_size=2) as box:
+        zendesk.load(**zendesk_kwargs(box))
+    _check_versions(lambda sql: pg_query(postgres_warehouse.url, sql))
+
+
+def test_dagster_does_not_retry_a_refused_credential(tmp_path: Path) -> None:
+    """The API assets carry a RetryPolicy; a 401/403 must fail at once, naming the setting."""
+    import dagster as dg
+
+    from ingestion.common import CredentialRejectedError
+    from ingestion.sources import SourceSystem
+    from orchestration.lib.dlt_assets import build_source_assets
+
+    attempts: list[int] = []
+
+    class Refused(SourceSystem):
+        def load(self, **kwargs: Any) -> Any:
+            attempts.append(1)
+            raise CredentialRejectedError("zendesk: HTTP 401. Check SOURCES__ZENDESK__API_TOKEN")
+
+    system = Refused("zendesk", "ingestion.zendesk", "raw_zendesk", ("tickets",), "", "zendesk")
+    asset = build_source_assets(system, {})
+    with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
+        result = dg.materialize([asset], instance=instance, raise_on_error=False)
+    assert not result.success and attempts == [1]
+    failure = result.get_step_failure_events()[0]
+    assert "SOURCES__ZENDESK__API_TOKEN" in str(failure.event_specific_data)

@@ -24,10 +24,12 @@ def defs() -> dg.Definitions:
 
 def test_schedules_and_sensors_exist(defs: dg.Definitions) -> None:
     schedules = {s.name: s for s in defs.schedules}
-    assert schedules["daily_all_assets"].cron_schedule == "0 5 * * *"
+    assert schedules["daily_load_sources"].cron_schedule == "0 5 * * *"
+    assert schedules["daily_build_marts"].cron_schedule == "10 5 * * *"
     assert schedules["hourly_api_sources"].cron_schedule == "15 * * * *"
     sensors = {s.name for s in defs.sensors}
     assert {"new_event_files", "notify_run_failure", "freshness_checks_sensor"} <= sensors
+    assert "reap_dead_runs" in sensors
 
 
 def test_every_raw_source_table_and_mart_has_a_freshness_check(defs: dg.Definitions) -> None:

@@ -31,7 +31,7 @@ def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     init = "from orchestration.run import prepare_dagster_home; import dagster as dg; "
     init += "prepare_dagster_home(); dg.DagsterInstance.get().dispose()"
     subprocess.run([sys.executable, "-c", init], cwd=PROJECT_ROOT, env=env, check=True)
-    command = [sys.executable, "-m", "orchestration.run", "--data", str(world)]
+    command = [sys.executable, "-m", "demo.run", "--use-environment", "--data", str(world)]
     command += ["--scale", "0.05", "--seed", "3", "--end-date", "2026-02-28"]
     runs = [
         subprocess.Popen(

@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import date
 from pathlib import Path
 
+import pytest
 from conftest import query
 
 from ingestion import file_drop
@@ -59,3 +61,39 @@ def test_csv_rows_are_typed_and_bad_rows_kept_with_reason(tmp_path: Path, wareho
     file_drop.load(**kwargs)
     assert query(warehouse, "select count(*) from raw_file_drop.survey_responses") == [(2,)]
     assert query(warehouse, "select count(*) from raw_file_drop.rejected_records") == [(4,)]
+
+
+def test_extra_columns_are_kept_and_named_in_a_warning(
+    tmp_path: Path, warehouse: Path, caplog: pytest.LogCaptureFixture
+):
+    folder = tmp_path / "surveys"
+    folder.mkdir()
+    header = SURVEYS.splitlines()[0]
+    (folder / "a.csv").write_text(
+        f"{header},Region\nr1,2026-01-05T10:00:00Z,u1,acc_1,nps,9,ok,emea\n"
+    )
+    with caplog.at_level(logging.WARNING, logger="ingestion.file_drop.helpers"):
+        file_drop.load(surveys_url=str(folder))
+    assert "columns ['Region'] are not in the survey_responses layout" in caplog.text
+    assert query(warehouse, "select response_id, region from raw_file_drop.survey_responses") == [
+        ("r1", "emea")
+    ]
+
+
+def test_a_file_set_aside_whole_is_read_again_once_it_is_fixed(tmp_path: Path, warehouse: Path):
+    folder = tmp_path / "licenses"
+    folder.mkdir()
+    target = tmp_path / "elsewhere.csv"
+    (folder / "l.csv").symlink_to(target)  # dangling until the file arrives
+    file_drop.load(licenses_url=str(folder))
+    file_drop.load(licenses_url=str(folder))  # unchanged: not set aside twice
+    rejects = query(warehouse, "select location, reason from raw_file_drop.rejected_records")
+    assert len(rejects) == 1 and "No such file or directory" in rejects[0][1]
+    assert rejects[0][0].endswith("/licenses/l.csv")
+
+    target.write_text(LICENSES)
+    file_drop.load(licenses_url=str(folder))
+    assert query(warehouse, "select license_id from raw_file_drop.licenses order by 1") == [
+        ("L1",),
+        ("L3",),
+    ]

@@ -19,8 +19,8 @@ import pytest
 from conftest import query
 from test_sandbox import CREDS, ticket, write_jsonl, write_world
 
-from ingestion import segment, zendesk
 from demo.sandbox import Sandbox
+from ingestion import segment, zendesk
 
 
 def columns(warehouse: Path, table: str) -> dict[str, str]:

@@ -5,11 +5,15 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+from datetime import date
 from pathlib import Path
 
+import numpy as np
 import pytest
 from conftest import query
 
+from demo.events import segment_shape
+from demo.world import generate_world
 from ingestion import segment
 from ingestion.common import MissingSettingError
 from ingestion.sources import BY_NAME
@@ -123,3 +127,29 @@ def test_bucket_url_resolves_from_the_env_var(
     monkeypatch.setenv("SOURCES__SEGMENT__BUCKET_URL", str(folder))
     segment.load()
     assert query(warehouse, "select message_id from raw_segment.events") == [("p1",)]
+
+
+def test_a_world_in_rudderstack_layout_with_numeric_ids_loads_whole(
+    tmp_path: Path, warehouse: Path
+):
+    """Seed 7's events use RudderStack's fields and some numeric messageIds (demo/events.py)."""
+    rng = np.random.default_rng(np.random.SeedSequence(7).spawn(5)[1])
+    assert segment_shape(rng) == {"rudderstack": True, "numeric_message_ids": True}
+    manifest = generate_world(tmp_path / "world", scale=0.02, seed=7, end_date=date(2025, 6, 30))
+    segment.load(str(tmp_path / "world" / "events"))
+
+    assert query(warehouse, "select count(*) from raw_segment.events") == [
+        (manifest["counts"]["events"],)
+    ]
+    reasons = sorted(
+        r for (r,) in query(warehouse, "select reason from raw_segment.rejected_records")
+    )
+    assert len(reasons) == 3  # the planted ones: no messageId, bad timestamp, cut-off line
+    assert reasons[1] == "messageId is missing"
+    numeric, rudder = query(
+        warehouse,
+        "select count(*) filter (where regexp_matches(message_id, '^[0-9]+$')), "
+        "count(rudder_id) from raw_segment.events",
+    )[0]
+    assert 0.25 < numeric / manifest["counts"]["events"] < 0.4
+    assert rudder == manifest["counts"]["events"]

@@ -191,7 +191,11 @@ def test_columnar_parse_equals_the_per_line_path(tmp_path: Path):
     assert "user_id_extra" in reference[1].column_names  # type: ignore[attr-defined]
 
 
-def test_columnar_parse_matches_float_and_timestamp_spellings(tmp_path: Path):
+def test_columnar_parse_matches_float_and_timestamp_spellings(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+):
+    # Times up to 2039 are spellings to compare here, not implausible events (20 years ahead).
+    monkeypatch.setenv("PLAUSIBILITY__MAX_FUTURE_SKEW_HOURS", str(20 * 366 * 24))
     rng = random.Random(5)
     values: list[object] = []
     for _ in range(300):
@@ -237,6 +241,12 @@ def test_columnar_parse_matches_float_and_timestamp_spellings(tmp_path: Path):
         json.dumps(track("")),
         json.dumps(track("x", receivedAt=12)),
         json.dumps(track("x", context={"groupId": True})),
+        json.dumps(track("x", context={"groupId": {"id": "acc_1"}})),
+        json.dumps(track("x", context={"groupId": 5.0})),
+        json.dumps(track("x", ts="1970-01-01T00:00:00Z")),  # implausible: set aside
+        json.dumps(track("x", ts="2099-01-01T00:00:00Z")),
+        json.dumps(track("x", ts=None, originalTimestamp="2026-01-05T10:00:00Z")),
+        '\ufeff{"type":"track","messageId":"x","timestamp":"2026-01-05T10:00:00Z","userId":"u"}',
         "[1, 2]",
     ],
 )
@@ -265,3 +275,93 @@ def test_the_loader_gives_the_same_tables_with_and_without_the_columnar_path(
     segment.load(str(folder))
     reference = tmp_path / "lines" / "warehouse.duckdb"
     assert (query(reference, columns), query(reference, rejects)) == fast
+
+
+def test_columnar_and_per_line_paths_agree_on_new_shapes(tmp_path: Path):
+    """RudderStack fields, a numeric context.groupId and a UTF-8 BOM: the same rows either way."""
+    rudder = track(
+        "r1",
+        anonymousId="anon-1",
+        channel="web",
+        rudderId="8f1c",
+        originalTimestamp="2026-01-05T09:59:59Z",
+        request_ip="10.0.0.1",
+        integrations={"All": True},
+        context={"groupId": "acc_1", "library": {"name": "RudderLabs JavaScript SDK"}},
+    )
+    plain = write_events(tmp_path / "a.jsonl", [rudder, track("r2")], gz=False)
+    fast, reference = _both_paths(plain)
+    assert_same_batches(fast, reference)
+    assert "rudder_id" in reference[0].column_names  # type: ignore[attr-defined]
+
+    bom = tmp_path / "bom.jsonl"
+    bom.write_bytes(b"\xef\xbb\xbf" + plain.read_bytes())
+    fast, with_bom = _both_paths(bom)
+    assert not [item for item in with_bom if isinstance(item, dict)]  # nothing set aside
+    assert sum(t.num_rows for t in with_bom) == 2  # type: ignore[attr-defined]
+    if fast is not None:
+        assert_same_batches(fast, with_bom)
+
+    numeric = write_events(tmp_path / "n.jsonl", [track("n1", context={"groupId": 42})], gz=False)
+    fast, lines = _both_paths(numeric)
+    assert lines[0].column("context_group_id").to_pylist() == ["42"]  # type: ignore[attr-defined]
+    if fast is not None:
+        assert_same_batches(fast, lines)
+
+
+def test_implausible_times_follow_the_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    path = write_events(
+        tmp_path / "a.jsonl",
+        [track("old", ts="1999-12-31T23:59:59Z"), track("ok", ts="2000-01-01T00:00:00Z")],
+        gz=False,
+    )
+    _, lines = _both_paths(path)
+    rejects = [item for item in lines if isinstance(item, dict)]
+    assert [r["reason"] for r in rejects] == [
+        "timestamp 1999-12-31T23:59:59+00:00 is before 2000-01-01T00:00:00+00:00 "
+        "(setting plausibility.earliest_timestamp)"
+    ]
+    monkeypatch.setenv("PLAUSIBILITY__EARLIEST_TIMESTAMP", "1990-01-01T00:00:00Z")
+    fast, lines = _both_paths(path)
+    assert_same_batches(fast, lines)
+    assert sum(t.num_rows for t in lines) == 2  # type: ignore[attr-defined]
+
+
+def test_an_unreadable_file_is_set_aside_once_and_read_when_fixed(tmp_path: Path, warehouse: Path):
+    folder = tmp_path / "events"
+    write_events(folder / "ok.jsonl.gz", [track("a1")])
+    target = tmp_path / "later.jsonl"
+    (folder / "link.jsonl").symlink_to(target)  # dangling until the file arrives
+    (folder / "sub").mkdir()
+    (folder / "sub" / "loop").symlink_to(folder)  # a folder loop is walked once
+    segment.load(str(folder))
+    segment.load(str(folder))
+    rejects = query(warehouse, "select location, reason from raw_segment.rejected_records")
+    assert [(location.rsplit("/", 1)[1], reason) for location, reason in rejects] == [
+        (
+            "link.jsonl",
+            "file cannot be read: FileNotFoundError: [Errno 2] No such file or "
+            f"directory: '{folder / 'link.jsonl'}'",
+        )
+    ]
+    write_events(target, [track("b1")], gz=False)
+    segment.load(str(folder))
+    assert query(warehouse, "select message_id from raw_segment.events order by 1") == [
+        ("a1",),
+        ("b1",),
+    ]
+
+
+def test_a_truncated_gzip_keeps_the_lines_before_the_cut(tmp_path: Path, warehouse: Path):
+    folder = tmp_path / "events"
+    whole = write_events(folder / "a.jsonl.gz", [track(f"m{i:03d}") for i in range(300)])
+    data = whole.read_bytes()
+    whole.write_bytes(data[: len(data) // 2])
+    segment.load(str(folder))
+    [(count,)] = query(warehouse, "select count(*) from raw_segment.events")
+    [(location, reason)] = query(
+        warehouse, "select location, reason from raw_segment.rejected_records"
+    )
+    assert 0 < count < 300
+    assert location.endswith(f"a.jsonl.gz:{count + 1}")
+    assert reason.startswith(f"file cannot be read past line {count}: EOFError")

@@ -11,14 +11,17 @@ import fsspec
 from dlt.common.pipeline import LoadInfo
 
 from ingestion.common import (
+    RecordRejected,
     column,
     list_new_files,
     make_pipeline,
+    mark_reject,
     merge_resource,
+    reject_row,
     require_setting,
     run_counted,
 )
-from ingestion.file_drop.helpers import read_csv
+from ingestion.file_drop.helpers import decode_csv, read_csv
 from ingestion.file_drop.settings import CSV_SUFFIXES, DATASET_NAME, PIPELINE_NAME, SOURCE_NAME
 
 __all__ = ["DATASET_NAME", "PIPELINE_NAME", "file_drop", "load"]
@@ -57,8 +60,18 @@ def _csv_rows(table: str, folder_url: str) -> Iterator[Any]:
     seen: dict[str, str] = dlt.current.resource_state().setdefault("files", {})
     counts: dict[str, int] = {}
     for file_url, mtime, _ in list_new_files(folder_url, CSV_SUFFIXES, seen):
-        with fsspec.open(file_url, "r", encoding="utf-8-sig", newline="") as handle:
-            yield from read_csv(handle.read(), file_url, table, counts)
+        try:
+            with fsspec.open(file_url, "rb") as handle:
+                data = handle.read()
+            text = decode_csv(data, file_url)
+        except (OSError, RecordRejected) as exc:  # set aside whole; the folder's rest loads
+            reason = str(exc) if isinstance(exc, RecordRejected) else f"file cannot be read: {exc}"
+            counts["rejected"] = counts.get("rejected", 0) + 1
+            yield mark_reject(
+                reject_row(SOURCE_NAME, file_url, file_url, reason, per_location=True)
+            )
+        else:
+            yield from read_csv(text, file_url, table, counts)
         seen[file_url] = mtime
     log.info(
         "%s.%s: %d loaded, %d set aside",

@@ -4,6 +4,9 @@ PIPELINE_NAME = "file_drop"
 DATASET_NAME = "raw_file_drop"
 SOURCE_NAME = "file_drop"
 CSV_SUFFIXES = (".csv",)
+# A CSV that is not UTF-8 (and has no byte-order mark) is read in this encoding, with a
+# warning: what spreadsheet programs on Windows export.
+FALLBACK_ENCODING = "cp1252"
 
 SURVEY_COLUMNS = (
     "response_id",

@@ -21,8 +21,9 @@ from ingestion.common import (
     require_setting,
     run_counted,
 )
+from ingestion.plausibility import timestamp_bounds
 from ingestion.segment.columnar import Prefetcher
-from ingestion.segment.helpers import read_lines, read_parsed
+from ingestion.segment.helpers import READ_ERRORS, file_reject, read_lines, read_parsed
 from ingestion.segment.settings import (
     BATCH_ROWS,
     DATASET_NAME,
@@ -77,6 +78,10 @@ def events(
     duplicates inside one load, so this load's ids are kept in a set, bounded by
     `max_rows_per_load`. The cursor for a file is recorded after its last row is yielded: dlt
     commits state with the load, so a crash re-reads the file and dedup absorbs it.
+
+    A file that cannot be opened (dangling symlink, symlink loop, no permission) is set aside
+    whole with its path and reason, and recorded: it is read again once it changes. Event times
+    are checked against one set of plausible bounds for the whole load.
     """
     state = dlt.current.resource_state()
     seen: dict[str, str] = state.setdefault("files", {})
@@ -84,7 +89,8 @@ def events(
     column_types = _column_types()
     pending = list_new_files(bucket_url, EVENT_FILE_SUFFIXES, seen)
     taken = 0
-    parser = Prefetcher([(file_url, fs_client) for file_url, _, fs_client in pending])
+    bounds = timestamp_bounds()
+    parser = Prefetcher([(file_url, fs_client) for file_url, _, fs_client in pending], bounds)
     try:
         for index, (file_url, mtime, _) in enumerate(pending):
             if max_rows_per_load is not None and taken >= max_rows_per_load:
@@ -98,8 +104,18 @@ def events(
                 seen[file_url] = mtime
                 continue
             compression = "gzip" if file_url.endswith(".gz") else None
-            with fsspec.open(file_url, "rb", compression=compression) as handle:
-                for item in read_lines(iter(handle), file_url, batch_rows, seen_ids, column_types):
+            try:
+                handle = fsspec.open(file_url, "rb", compression=compression).open()
+            except READ_ERRORS as exc:
+                taken += 1
+                yield mark_reject(file_reject(file_url, exc))
+                seen[file_url] = mtime
+                continue
+            with handle:
+                lines = read_lines(
+                    iter(handle), file_url, batch_rows, seen_ids, column_types, bounds
+                )
+                for item in lines:
                     if isinstance(item, pa.Table):
                         taken += item.num_rows
                         yield _with_row_ids(item)

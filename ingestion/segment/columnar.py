@@ -21,7 +21,10 @@ tests/test_segment_loader.py:
   (properties, traits, context), which RFC 8259 allows but no Segment library writes, keeps
   both copies in the JSON text here where orjson keeps the last one.
 - Timestamps: the plain ISO-8601 shapes of `_TIMESTAMP` parse alike in DuckDB (session time
-  zone UTC) and in `datetime.fromisoformat`; any other shape is unusual.
+  zone UTC) and in `datetime.fromisoformat`; any other shape is unusual, and so is a time
+  outside the plausible bounds (`ingestion/plausibility.py`), which the per-line path sets
+  aside. An absent `timestamp` (the per-line path sets the line aside) and a
+  `context.groupId` that is neither a string nor a small integer are unusual too.
 """
 
 from __future__ import annotations
@@ -30,6 +33,7 @@ import json
 import os
 import threading
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote, urlparse
 
@@ -38,6 +42,7 @@ import fsspec
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from ingestion.plausibility import timestamp_bounds
 from ingestion.segment.settings import (
     COLUMNAR_MAX_FILE_BYTES,
     JSON_FIELDS,
@@ -46,6 +51,7 @@ from ingestion.segment.settings import (
     TIMESTAMP_FIELDS,
 )
 
+Bounds = tuple[datetime, datetime]
 _STRING_VALUED = frozenset(TEXT_FIELDS) | frozenset(TIMESTAMP_FIELDS)
 # A line matching this might be read or written differently by DuckDB than by orjson. A false
 # alarm (the pattern inside a string) only costs speed: the file is read line by line.
@@ -93,17 +99,21 @@ class ColumnarParser:
         """Close the in-memory DuckDB."""
         self._con.close()
 
-    def parse(self, file_url: str, fs_client: Any = None) -> ParsedFile | None:
+    def parse(
+        self, file_url: str, fs_client: Any = None, bounds: Bounds | None = None
+    ) -> ParsedFile | None:
         """Typed columns of every line of `file_url`, or None if it must be read line by line.
 
         A file larger than `COLUMNAR_MAX_FILE_BYTES` is left to the per-line path too, which
-        streams it: this path holds a whole file's columns in memory.
+        streams it: this path holds a whole file's columns in memory. `bounds` are the
+        plausible event times: a file with an event outside them is read line by line, which
+        sets that event aside.
         """
         try:
             if fs_client is not None and fs_client.size(file_url) > COLUMNAR_MAX_FILE_BYTES:
                 return None
             path = self._duckdb_path(file_url, fs_client)
-            return self._parse(path)
+            return self._parse(path, bounds or timestamp_bounds())
         except Exception:  # noqa: BLE001 - a malformed line, or a file DuckDB cannot read:
             return None  # the per-line path reads it, and is always right
 
@@ -116,7 +126,7 @@ class ColumnarParser:
             self._protocols.add(parsed.scheme)
         return file_url
 
-    def _parse(self, path: str) -> ParsedFile | None:
+    def _parse(self, path: str, bounds: Bounds) -> ParsedFile | None:
         # The file is decompressed and split into lines once; the queries below read them from
         # memory. The first looks at each distinct list of top-level keys (a few per file) for
         # the unknown fields, and for a key repeated in a line: `from_json` would keep its
@@ -136,14 +146,14 @@ class ColumnarParser:
             if repeated is not False:  # a repeated key, or no line at all
                 return None
             extra_keys = sorted(extra)
-            result = self._query(extra_keys)
+            result = self._query(extra_keys, bounds)
         finally:
             self._con.execute("drop table if exists lines")
         if not pc.all(result["ok"]).as_py():
             return None
         return ParsedFile(result.drop_columns(["ok"]), extra_keys)
 
-    def _query(self, extra_keys: list[str]) -> pa.Table:
+    def _query(self, extra_keys: list[str], bounds: Bounds) -> pa.Table:
         """Each line's fields, as JSON text re-written by yyjson, beside the checks on the line.
 
         `from_json` parses a line once into the fields asked for; the raw line shows what the
@@ -164,7 +174,7 @@ class ColumnarParser:
             f"list_position(keys, {_quote(key)}) as x{index}__pos, "
             for index, key in enumerate(extra_keys)
         )
-        outputs = _typed_columns(aliases, extra_keys)
+        outputs = _typed_columns(aliases, extra_keys, bounds)
         precomputed = _PRECOMPUTED.format(
             context=aliases["context"], **{key: aliases[key] for key in TIMESTAMP_FIELDS}
         )
@@ -194,7 +204,7 @@ _PRECOMPUTED = (
 )
 
 
-def _typed_columns(aliases: dict[str, str], extra_keys: list[str]) -> list[str]:
+def _typed_columns(aliases: dict[str, str], extra_keys: list[str], bounds: Bounds) -> list[str]:
     """SQL for the output columns, the last one `ok`: the line is loaded as is (module doc).
 
     Ids and timestamps come as text (`_STRING_VALUED` vouched they are strings or null).
@@ -212,7 +222,9 @@ def _typed_columns(aliases: dict[str, str], extra_keys: list[str]) -> list[str]:
         parsed = f"ts_{key}"
         plain = f"(regexp_matches({text}, {_quote(_TIMESTAMP)}) and {parsed} is not null)"
         if key == "timestamp":
+            earliest, latest = (_quote(bound.isoformat()) for bound in bounds)
             checks.append(plain)
+            checks.append(f"{parsed} between {earliest}::timestamptz and {latest}::timestamptz")
         else:
             checks.append(f"({text} is null or {text} = '' or {plain})")
         outputs.append(f"case when {text} <> '' then {parsed} end as {column}")
@@ -258,8 +270,11 @@ class Prefetcher:
     extract, in the caller's thread, leaves idle.
     """
 
-    def __init__(self, files: list[tuple[str, Any]], workers: int | None = None) -> None:
+    def __init__(
+        self, files: list[tuple[str, Any]], bounds: Bounds, workers: int | None = None
+    ) -> None:
         self._files = files
+        self._bounds = bounds
         self._workers = workers or min(4, os.cpu_count() or 1)
         self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="segment-parse")
         self._futures: dict[int, Future[ParsedFile | None]] = {}
@@ -284,7 +299,7 @@ class Prefetcher:
             parser = self._local.parser = ColumnarParser(threads=1)
             with self._lock:
                 self._parsers.append(parser)
-        return parser.parse(file_url, fs_client)
+        return parser.parse(file_url, fs_client, self._bounds)
 
     def close(self) -> None:
         """Stop the workers (a parse under way finishes) and close their DuckDBs."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -13,6 +14,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from ingestion.common import reject_row
+from ingestion.plausibility import EARLIEST_SETTING, SKEW_SETTING, timestamp_bounds
 from ingestion.segment.columnar import ParsedFile
 from ingestion.segment.settings import (
     KNOWN_FIELDS,
@@ -40,6 +42,11 @@ _COLUMN_ORDER = [
 _TS_TYPE = pa.timestamp("us", tz="UTC")
 _RESERVED = frozenset(_COLUMN_ORDER) | {"_source_file", "_dlt_load_id", "_dlt_id"}
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
+# What a file's read can fail with midway: a truncated or corrupt gzip, a vanished file.
+READ_ERRORS = (OSError, EOFError, zlib.error)
+
+Bounds = tuple[datetime, datetime]
+_UTF8_BOM = b"\xef\xbb\xbf"
 
 
 class BadRecord(ValueError):
@@ -64,14 +71,56 @@ def parse_timestamp(value: Any, field_name: str) -> datetime:
 
 
 def _text(value: Any) -> str | None:
-    """Ids may arrive as numbers; an empty string is the same as an absent id."""
+    """Ids may arrive as numbers (their decimal text); an empty string is an absent id.
+
+    An object, array or boolean is no id: its text would be a repr no join could match.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, str):
         return value
     if isinstance(value, bool | dict | list):
-        raise BadRecord(f"expected text, got {type(value).__name__}")
+        kind = (
+            "a JSON object"
+            if isinstance(value, dict)
+            else "a JSON array"
+            if isinstance(value, list)
+            else "a boolean"
+        )
+        raise BadRecord(f"expected text or a number, got {kind}")
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))  # 123.0 is the id 123
     return str(value)
+
+
+def _message_key(value: Any) -> str | None:
+    """A messageId as the text it is stored as (for the in-load dedup); None if it is no id."""
+    try:
+        return _text(value)
+    except BadRecord:
+        return None  # EventBatch.add sets the line aside with the reason
+
+
+def _event_time(message: dict[str, Any], bounds: Bounds) -> datetime:
+    """The event's `timestamp`, if it is a time the event could have had.
+
+    Only `timestamp` decides an event's day (METRICS.md: never `receivedAt`), so a message
+    without one (a library's raw message, `originalTimestamp` only) is set aside, not guessed.
+    """
+    key = "timestamp"
+    timestamp = parse_timestamp(message.get(key), key)
+    earliest, latest = bounds
+    if timestamp < earliest:
+        raise BadRecord(
+            f"{key} {timestamp.isoformat()} is before {earliest.isoformat()} "
+            f"(setting {EARLIEST_SETTING})"
+        )
+    if timestamp > latest:
+        raise BadRecord(
+            f"{key} {timestamp.isoformat()} is in the future, after {latest.isoformat()} "
+            f"(setting {SKEW_SETTING})"
+        )
+    return timestamp
 
 
 def _json_text(value: Any) -> str | None:
@@ -86,6 +135,7 @@ class EventBatch:
     extras: dict[str, list[Any]] = field(default_factory=dict)
     source_files: list[str] = field(default_factory=list)
     rows: int = 0
+    bounds: Bounds = field(default_factory=timestamp_bounds)
 
     def add(self, message: dict[str, Any], source_file: str) -> None:
         """Validate and append one message, or raise BadRecord without touching the batch."""
@@ -103,14 +153,16 @@ class EventBatch:
             raise BadRecord("type is missing")
         if user_id is None and anonymous_id is None:
             raise BadRecord("neither userId nor anonymousId is present")
-        timestamp = parse_timestamp(get("timestamp"), "timestamp")
+        timestamp = _event_time(message, self.bounds)
         received = get("receivedAt")
         received_at = None if received in (None, "") else parse_timestamp(received, "receivedAt")
         sent = get("sentAt")
         sent_at = None if sent in (None, "") else parse_timestamp(sent, "sentAt")
         context = get("context")
-        group = context.get("groupId") if isinstance(context, dict) else None
-        context_group_id = None if group in (None, "") else str(group)
+        try:
+            context_group_id = _text(context.get("groupId")) if isinstance(context, dict) else None
+        except BadRecord as exc:
+            raise BadRecord(f"context.groupId: {exc}") from None
         row = (
             message_id,
             kind,
@@ -240,34 +292,71 @@ def read_lines(
     batch_rows: int,
     seen_ids: set[str],
     column_types: dict[str, str] | None = None,
+    bounds: Bounds | None = None,
 ) -> Iterator[pa.Table | dict[str, Any]]:
     """Yield Arrow batches of good events and reject rows (dicts) for bad lines.
 
     `seen_ids` holds the messageIds already taken in this load: a copy delivered again in the
     same load is skipped here, one delivered in an earlier load is skipped by the merge.
+    `bounds` are the plausible event times (`plausibility.timestamp_bounds`, read once per
+    load). A read that fails midway (a truncated gzip) keeps the lines read before it and
+    sets the rest of the file aside with the reason.
     """
-    batch = EventBatch()
-    for number, raw in enumerate(lines, start=1):
+    bounds = bounds or timestamp_bounds()
+    batch = EventBatch(bounds=bounds)
+    number = 0
+    iterator = iter(lines)
+    while True:
+        try:
+            raw = next(iterator)
+        except StopIteration:
+            break
+        except READ_ERRORS as exc:
+            reason = f"file cannot be read past line {number}: {_read_error(exc)}"
+            yield _reject(source_file, number + 1, source_file.encode(), reason)
+            break
+        number += 1
         line = raw.strip()
+        if number == 1 and line.startswith(_UTF8_BOM):  # written by Windows tools
+            line = line[len(_UTF8_BOM) :].strip()
         if not line:
             continue
         try:
             message = orjson.loads(line)
             if not isinstance(message, dict):
                 raise BadRecord("line is not a JSON object")
-            if message.get("messageId") in seen_ids:
+            if _message_key(message.get("messageId")) in seen_ids:
                 continue
             batch.add(message, source_file)
             seen_ids.add(batch.columns["message_id"][-1])
         except orjson.JSONDecodeError as exc:
-            yield _reject(source_file, number, line, f"malformed JSON: {exc}")
+            yield _reject(source_file, number, line, _json_problem(line, exc))
         except BadRecord as exc:
             yield _reject(source_file, number, line, str(exc))
         if batch.rows >= batch_rows:
             yield batch.to_arrow(column_types)
-            batch = EventBatch()
+            batch = EventBatch(bounds=bounds)
     if batch.rows:
         yield batch.to_arrow(column_types)
+
+
+def _read_error(exc: BaseException) -> str:
+    """An I/O error in words, its kind first (`BadGzipFile: Not a gzipped file ...`)."""
+    return f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+
+
+def file_reject(source_file: str, exc: BaseException) -> dict[str, Any]:
+    """The reject row of a whole file that cannot be opened (dangling symlink, loop, ...)."""
+    reason = f"file cannot be read: {_read_error(exc)}"
+    return reject_row(SOURCE_NAME, source_file, source_file, reason, per_location=True)
+
+
+def _json_problem(line: bytes, exc: orjson.JSONDecodeError) -> str:
+    try:
+        line.decode("utf-8")
+    except UnicodeDecodeError as error:
+        return f"line is not valid UTF-8 ({error.reason} at byte {error.start})"
+    return f"malformed JSON: {exc}"
 
 
 def _reject(source_file: str, line_number: int, line: bytes, reason: str) -> dict[str, Any]:

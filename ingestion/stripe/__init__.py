@@ -9,11 +9,14 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from ingestion.common import (
+    DEFAULT_MAX_PAGES,
+    FetchProblems,
     MissingSettingError,
+    guarded_pages,
     make_pipeline,
     merge_resource,
     require_setting,
-    run_counted,
+    run_api_load,
 )
 from ingestion.stripe.helpers import iter_list, make_session
 from ingestion.stripe.settings import (
@@ -31,16 +34,25 @@ __all__ = ["DATASET_NAME", "PIPELINE_NAME", "MissingSettingError", "load", "stri
 
 @dlt.source(name=SOURCE_NAME, section=SOURCE_NAME)
 def stripe_source(
-    base_url: str = DEFAULT_BASE_URL, api_key: str | None = dlt.secrets.value
+    base_url: str = DEFAULT_BASE_URL,
+    api_key: str | None = dlt.secrets.value,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    problems: Any = None,
 ) -> list[Any]:
-    """Full re-read of both lists each run: they are small and Stripe has no updated cursor."""
+    """Full re-read of both lists each run: they are small and Stripe has no updated cursor.
+
+    `max_pages` (SOURCES__STRIPE__MAX_PAGES) bounds the pages of one list per run; `problems`
+    (a FetchProblems, given by `load`) lets a list that breaks mid-way keep its fetched pages.
+    """
     require_setting(SOURCE_NAME, api_key, "api_key")
     root = base_url.rstrip("/")
     session = make_session(str(api_key))
+    failures = problems if isinstance(problems, FetchProblems) else None
 
     def listed(resource: str) -> Any:
         def rows() -> Iterator[Any]:
-            yield from iter_list(session, root, resource, RESOURCES[resource])
+            pages = iter_list(session, root, resource, RESOURCES[resource], int(max_pages))
+            yield from guarded_pages(pages, failures) if failures is not None else pages
 
         nested = (
             {("items", "data"): {"columns": ITEM_COLUMNS, "parent_table_name": "subscriptions"}}
@@ -57,4 +69,6 @@ def stripe_source(
 def load(row_counts: dict[str, int] | None = None, **source_kwargs: Any) -> LoadInfo:
     """Load Stripe into raw_stripe; kwargs override config (base_url, api_key)."""
     pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME)
-    return run_counted(pipeline, stripe_source(**source_kwargs), row_counts)
+    problems = FetchProblems(SOURCE_NAME)
+    source = stripe_source(problems=problems, **source_kwargs)
+    return run_api_load(pipeline, source, row_counts, problems)

@@ -4,14 +4,25 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 import requests
 
-from ingestion.common import RecordRejected, get_json, normalize_ids, split_page
+from ingestion.common import (
+    RecordRejected,
+    check_page_budget,
+    get_json,
+    list_envelope,
+    normalize_ids,
+    repeated_cursor,
+    split_page,
+)
+from ingestion.plausibility import count_problem, earliest_timestamp, timestamp_problem
 from ingestion.stripe.settings import (
     CREDENTIAL_HINT,
     EPOCH_FIELDS,
+    FUTURE_EPOCH_FIELDS,
     INT_FIELDS,
     PAGE_LIMIT,
     SOURCE_NAME,
@@ -27,31 +38,131 @@ def make_session(api_key: str) -> Any:
     return session
 
 
+def _epoch(field: str, value: Any, *, may_be_future: bool) -> None:
+    """Reject a Unix-seconds field that is not an integer or not a plausible time."""
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise RecordRejected(f"{field} is not a Unix timestamp: {value!r}")
+    try:
+        moment = datetime.fromtimestamp(value, UTC)
+    except (OverflowError, OSError, ValueError):
+        raise RecordRejected(f"{field} is not a Unix timestamp: {value!r}") from None
+    if may_be_future:
+        earliest = earliest_timestamp()
+        problem = (
+            f"timestamp {moment.isoformat()} is before {earliest.isoformat()} "
+            "(setting plausibility.earliest_timestamp)"
+            if moment < earliest
+            else None
+        )
+    else:
+        problem = timestamp_problem(moment)
+    if problem:
+        raise RecordRejected(f"{field}: {problem}")
+
+
+def _reference(field: str, value: Any) -> str | None:
+    """An id reference: text, or an expanded object's `id` (Stripe's `expand[]`); else reject."""
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict) and isinstance(value.get("id"), str) and value["id"]:
+        return str(value["id"])
+    if isinstance(value, str):
+        return value
+    raise RecordRejected(f"{field} is not an id: {value!r}")
+
+
+def _count(field: str, value: Any) -> None:
+    """Seats and minor-unit amounts: whole, finite, not negative, not absurdly large."""
+    if value is None:
+        return
+    problem = count_problem(value)
+    if problem:
+        raise RecordRejected(f"{field}: {problem}")
+
+
+def _check_items(record: dict[str, Any]) -> None:
+    """Each subscription item's id, quantity (seats) and price amount must be usable."""
+    items = record.get("items")
+    if items is None:
+        return
+    if not isinstance(items, dict):
+        raise RecordRejected(f"items is not a list object: {items!r}")
+    data = items.get("data")
+    if data is None:
+        return
+    if not isinstance(data, list):
+        raise RecordRejected(f"items.data is not a list: {data!r}")
+    for position, item in enumerate(data):
+        where = f"items.data[{position}]"
+        if not isinstance(item, dict):
+            raise RecordRejected(f"{where} is not an object: {item!r}")
+        if not isinstance(item.get("id"), str | None):
+            raise RecordRejected(f"{where}.id is not text: {item.get('id')!r}")
+        _count(f"{where}.quantity", item.get("quantity"))
+        price = item.get("price")
+        if price is None:
+            continue
+        if not isinstance(price, dict):
+            raise RecordRejected(f"{where}.price is not an object: {price!r}")
+        _count(f"{where}.price.unit_amount", price.get("unit_amount"))
+        if "product" in price:
+            price["product"] = _reference(f"{where}.price.product", price["product"])
+
+
 def clean_record(record: dict[str, Any]) -> dict[str, Any]:
-    """Integral-float epochs to int, empty ids to null; no id or a bad epoch sets it aside."""
+    """Normalise ids and epochs; set aside what would make a number wrong, with the reason.
+
+    As Stripe's API reference allows: `metadata` empty or absent, no `metadata.account_id`
+    (the account is unresolved), several items and no top-level `quantity`/`plan`, `customer`
+    expanded to an object. Set aside: no id, an epoch that is not a plausible time, a negative,
+    non-finite or absurd quantity or unit_amount, an id that is an object.
+    """
     record = normalize_ids(record, INT_FIELDS)
     record_id = record.get("id")
     if not isinstance(record_id, str) or not record_id:
         raise RecordRejected("id is missing" if not record_id else f"id is not text: {record_id!r}")
     for field in EPOCH_FIELDS:
         value = record.get(field)
-        if value is not None and (isinstance(value, bool) or not isinstance(value, int)):
-            raise RecordRejected(f"{field} is not a Unix timestamp: {value!r}")
-    if "customer" in record and record["customer"] == "":
-        record["customer"] = None
+        if value is not None:
+            _epoch(field, value, may_be_future=field in FUTURE_EPOCH_FIELDS)
+    if "customer" in record:
+        record["customer"] = _reference("customer", record["customer"])
+    _count("quantity", record.get("quantity"))
+    metadata = record.get("metadata")
+    if metadata is not None and not isinstance(metadata, dict):
+        raise RecordRejected(f"metadata is not an object: {metadata!r}")
+    account = (metadata or {}).get("account_id")
+    if isinstance(account, dict | list):
+        raise RecordRejected(f"metadata.account_id is not text: {account!r}")
+    if account is not None and not isinstance(account, str):
+        metadata["account_id"] = str(account)  # type: ignore[index]
+    _check_items(record)
     return record
 
 
-def iter_list(session: Any, base_url: str, resource: str, params: dict[str, str]) -> Iterator[Any]:
-    """Follow `starting_after=<last id>` while `has_more`; Stripe lists newest first."""
+def iter_list(
+    session: Any, base_url: str, resource: str, params: dict[str, str], max_pages: int
+) -> Iterator[Any]:
+    """Follow `starting_after=<last id>` while `has_more`; Stripe lists newest first.
+
+    A page whose last id was already used as a cursor raises PagingError: the list would
+    loop, and stopping there would report success on part of it.
+    """
     url = f"{base_url}/v1/{resource}"
     query: dict[str, Any] = {**params, "limit": PAGE_LIMIT}
     counts: dict[str, int] = {}
     anchors: set[str] = set()
+    pages = 0
     while True:
         body, location = get_json(
-            session, url, query, source=SOURCE_NAME, credential_hint=CREDENTIAL_HINT
+            session,
+            url,
+            query,
+            source=SOURCE_NAME,
+            credential_hint=CREDENTIAL_HINT,
+            envelope=list_envelope("data"),
         )
+        pages += 1
         items = body.get("data") or []
         yield from split_page(
             items, source=SOURCE_NAME, location=location, clean=clean_record, counts=counts
@@ -61,8 +172,13 @@ def iter_list(session: Any, base_url: str, resource: str, params: dict[str, str]
             for i in items
             if isinstance(i, dict) and isinstance(i.get("id"), str) and i["id"]
         ]
-        if not body.get("has_more") or not ids or ids[-1] in anchors:
+        if not body.get("has_more"):
             break
+        if not ids:
+            raise repeated_cursor(SOURCE_NAME, resource, "<no id on the page>", location)
+        if ids[-1] in anchors:
+            raise repeated_cursor(SOURCE_NAME, resource, ids[-1], location)
+        check_page_budget(SOURCE_NAME, resource, pages, max_pages, location)
         anchors.add(ids[-1])
         query = {**query, "starting_after": ids[-1]}
     rejected = counts.get("rejected", 0)

@@ -39,6 +39,9 @@ EPOCH_FIELDS = (
     "current_period_start",
     "current_period_end",
 )
+# Of those, the ones that may lie ahead (the period being paid for): only the earliest
+# plausible time applies to them, not the future skew.
+FUTURE_EPOCH_FIELDS = frozenset({"current_period_end"})
 
 # status=all: without it Stripe leaves out canceled subscriptions, and churn needs them.
 RESOURCES: dict[str, dict[str, str]] = {

@@ -10,11 +10,13 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from ingestion.common import (
+    DEFAULT_MAX_PAGES,
+    FetchProblems,
     MissingSettingError,
     make_pipeline,
     merge_resource,
     require_setting,
-    run_counted,
+    run_api_load,
 )
 from ingestion.typeform.helpers import flatten_response, iter_responses, make_session
 from ingestion.typeform.settings import (
@@ -38,8 +40,12 @@ def typeform_responses(
     score_ref: str = "nps_score",
     comment_ref: str = "nps_comment",
     survey: str = "nps",
+    max_pages: int = DEFAULT_MAX_PAGES,
 ) -> Any:
-    """Responses of one form; which answer is the score and which the comment is set by ref."""
+    """Responses of one form; which answer is the score and which the comment is set by ref.
+
+    `max_pages` (SOURCES__TYPEFORM__MAX_PAGES) bounds the pages read per run.
+    """
     require_setting(SOURCE_NAME, form_id, "form_id")
     require_setting(SOURCE_NAME, access_token, "access_token")
     if survey not in SCORE_RANGES:
@@ -62,7 +68,9 @@ def typeform_responses(
         ),
     ) -> Iterator[Any]:
         """Ask only for responses since the newest one loaded (reject rows have no cursor)."""
-        yield from iter_responses(session, root, form, submitted_at.last_value, clean)
+        yield from iter_responses(
+            session, root, form, submitted_at.last_value, clean, int(max_pages)
+        )
 
     return merge_resource(responses, name=TABLE_NAME, primary_key="response_id", columns=COLUMNS)
 
@@ -70,4 +78,5 @@ def typeform_responses(
 def load(row_counts: dict[str, int] | None = None, **source_kwargs: Any) -> LoadInfo:
     """Load the responses into raw_typeform; kwargs override config (form_id, access_token...)."""
     pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME)
-    return run_counted(pipeline, typeform_responses(**source_kwargs), row_counts)
+    problems = FetchProblems(SOURCE_NAME)  # stays empty: a cut-short read commits nothing
+    return run_api_load(pipeline, typeform_responses(**source_kwargs), row_counts, problems)

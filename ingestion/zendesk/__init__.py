@@ -10,11 +10,14 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from ingestion.common import (
+    DEFAULT_MAX_PAGES,
+    FetchProblems,
     MissingSettingError,
+    guarded_pages,
     make_pipeline,
     merge_resource,
     require_setting,
-    run_counted,
+    run_api_load,
 )
 from ingestion.zendesk.helpers import cursor_list, incremental_tickets, make_session
 from ingestion.zendesk.settings import (
@@ -36,8 +39,15 @@ def zendesk_support(
     email: str | None = dlt.secrets.value,
     api_token: str | None = dlt.secrets.value,
     oauth_token: str | None = dlt.secrets.value,
+    max_pages: int = DEFAULT_MAX_PAGES,
+    problems: Any = None,
 ) -> Sequence[Any]:
-    """Zendesk resources; `base_url` (tests, proxies) or `subdomain` picks the account."""
+    """Zendesk resources; `base_url` (tests, proxies) or `subdomain` picks the account.
+
+    `max_pages` (SOURCES__ZENDESK__MAX_PAGES) bounds the pages one resource reads per run.
+    `problems` (a FetchProblems, given by `load`) collects a resource's failure after the
+    pages it fetched; without it the failure raises inside the extract.
+    """
     if not base_url:
         require_setting(SOURCE_NAME, subdomain, "subdomain", " (or set BASE_URL instead)")
         base_url = f"https://{subdomain}.zendesk.com"
@@ -47,22 +57,34 @@ def zendesk_support(
         require_setting(SOURCE_NAME, api_token, "api_token", hint)
     root = base_url.rstrip("/")
     session = make_session(email, api_token, oauth_token)
+    failures = problems if isinstance(problems, FetchProblems) else None
+
+    def guarded(pages: Iterator[Any]) -> Iterator[Any]:
+        return guarded_pages(pages, failures) if failures is not None else pages
 
     def tickets(
         updated_at: dlt.sources.incremental[datetime] = dlt.sources.incremental(  # noqa: B008
-            "updated_at", initial_value=START_OF_TIME, on_cursor_value_missing="include"
+            "updated_at",
+            initial_value=START_OF_TIME,
+            on_cursor_value_missing="include",
+            primary_key=(),
         ),
     ) -> Iterator[Any]:
-        """Incremental export from the last loaded updated_at; merge keeps one row per ticket.
+        """Incremental export from the last loaded updated_at; merge keeps the latest version.
 
+        Rows older than that point are dropped by dlt, so an old version arriving in a later
+        run never overwrites a newer one. Deduplication at the boundary is off (`primary_key`
+        empty): a version sharing the boundary's updated_at but later in the stream must win.
         Rejected rows carry no updated_at, hence `include` for a missing cursor value.
         """
         start = updated_at.last_value or START_OF_TIME
-        yield from incremental_tickets(session, root, int(start.timestamp()))
+        yield from guarded(
+            incremental_tickets(session, root, int(start.timestamp()), int(max_pages))
+        )
 
     def listed(resource: str) -> Any:
         def rows() -> Iterator[Any]:
-            yield from cursor_list(session, root, resource)
+            yield from guarded(cursor_list(session, root, resource, int(max_pages)))
 
         return merge_resource(rows, name=resource, primary_key="id", columns=COLUMNS[resource])
 
@@ -75,7 +97,9 @@ def zendesk_support(
 def load(row_counts: dict[str, int] | None = None, **source_kwargs: Any) -> LoadInfo:
     """Load Zendesk into raw_zendesk; kwargs override config (base_url, email, api_token...)."""
     pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME)
-    return run_counted(pipeline, zendesk_support(**source_kwargs), row_counts)
+    problems = FetchProblems(SOURCE_NAME)
+    source = zendesk_support(problems=problems, **source_kwargs)
+    return run_api_load(pipeline, source, row_counts, problems)
 
 
 __all__ += ["MissingSettingError"]

@@ -2,7 +2,7 @@
 
 from datetime import UTC, datetime
 
-from dlt.common.schema.typing import TTableSchemaColumns
+from dlt.common.schema.typing import TColumnSchema, TTableSchemaColumns
 
 from ingestion.common import column
 
@@ -20,6 +20,18 @@ START_OF_TIME = datetime(1970, 1, 1, tzinfo=UTC)
 CREDENTIAL_HINT = (
     "SOURCES__ZENDESK__EMAIL and SOURCES__ZENDESK__API_TOKEN (or SOURCES__ZENDESK__OAUTH_TOKEN)"
 )
+
+# Where each record's version order goes (see helpers.version_order): the merge keeps the
+# row with the greatest, i.e. the latest updated_at and, on a tie, the later in the stream.
+VERSION_COLUMN = "version_order"
+
+# Id fields Zendesk documents as integers; 123, 123.0 and "123" are all read as 123.
+ID_FIELDS: dict[str, tuple[str, ...]] = {
+    "tickets": ("id", "requester_id", "assignee_id", "organization_id", "submitter_id"),
+    "ticket_metrics": ("id", "ticket_id"),
+    "satisfaction_ratings": ("id", "ticket_id", "requester_id", "assignee_id", "organization_id"),
+    "organizations": ("id",),
+}
 
 # Timestamps each resource must be able to parse when present; a bad one sets the record aside.
 TIMESTAMP_FIELDS: dict[str, tuple[str, ...]] = {
@@ -40,10 +52,18 @@ _MINUTES = {
     for clock in ("calendar", "business")
 }
 
+
+def _version_column() -> TColumnSchema:
+    hint = column("text")
+    hint["dedup_sort"] = "desc"
+    return hint
+
+
 # Declared so the columns staging reads exist even when every value so far is null.
 COLUMNS: dict[str, TTableSchemaColumns] = {
     "tickets": {
         "id": column("bigint", nullable=False),
+        VERSION_COLUMN: _version_column(),
         "created_at": column("timestamp"),
         "updated_at": column("timestamp"),
         "status": column("text"),
@@ -57,6 +77,7 @@ COLUMNS: dict[str, TTableSchemaColumns] = {
     },
     "ticket_metrics": {
         "id": column("bigint", nullable=False),
+        VERSION_COLUMN: _version_column(),
         "ticket_id": column("bigint"),
         "created_at": column("timestamp"),
         "updated_at": column("timestamp"),
@@ -67,6 +88,7 @@ COLUMNS: dict[str, TTableSchemaColumns] = {
     },
     "satisfaction_ratings": {
         "id": column("bigint", nullable=False),
+        VERSION_COLUMN: _version_column(),
         "ticket_id": column("bigint"),
         "score": column("text"),
         "created_at": column("timestamp"),
@@ -74,6 +96,7 @@ COLUMNS: dict[str, TTableSchemaColumns] = {
     },
     "organizations": {
         "id": column("bigint", nullable=False),
+        VERSION_COLUMN: _version_column(),
         "name": column("text"),
         "external_id": column("text"),
         "created_at": column("timestamp"),

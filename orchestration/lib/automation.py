@@ -5,13 +5,46 @@ from __future__ import annotations
 import json
 import logging
 import os
+from datetime import UTC, datetime
 from typing import Any
+
+import dagster as dg
 
 from ingestion.common import list_new_files
 from ingestion.segment.settings import EVENT_FILE_SUFFIXES
+from ingestion.sources import SOURCE_SYSTEMS
+from orchestration.lib.dlt_assets import source_asset_keys
 
 SLACK_WEBHOOK_ENV = "SLACK_WEBHOOK_URL"
 EVENTS_FOLDER_ENV = "SOURCES__SEGMENT__BUCKET_URL"
+SOURCES_JOB = "load_sources"
+BUILD_JOB = "build_marts"
+
+
+def sources_selection(manifest: dict[str, Any]) -> dg.AssetSelection:
+    """Every source's raw tables, without their checks (those run with the build)."""
+    keys = [key for system in SOURCE_SYSTEMS for key in source_asset_keys(system, manifest)]
+    return dg.AssetSelection.assets(*keys).without_checks()
+
+
+def build_selection(manifest: dict[str, Any]) -> dg.AssetSelection:
+    """Everything but the loads: raw-table checks, dbt models and tests, publishing, freshness.
+
+    A separate run from the loads, so a failed load does not abandon the marts: they build
+    from what every source last loaded, and the raw-table checks still gate them.
+    """
+    return dg.AssetSelection.all(include_sources=False) - sources_selection(manifest)
+
+
+def _parse_mtime(value: str | None) -> datetime | None:
+    """An mtime or cursor as a datetime; None for an unreadable entry's marker."""
+    if not value:
+        return None
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def newer_event_files(bucket_url: str, cursor: str | None) -> tuple[list[str], str | None]:
@@ -19,12 +52,32 @@ def newer_event_files(bucket_url: str, cursor: str | None) -> tuple[list[str], s
 
     A newest-mtime cursor stays small however many files land. A file that arrives with an
     older mtime is not noticed here, but the loader's own per-file state still reads it on the
-    next scheduled run, so nothing is lost, only later.
+    next scheduled run, so nothing is lost, only later. Entries that cannot be examined (their
+    mtime is a marker, not a time) never trigger a run: the next load sets them aside anyway.
+    Times are compared as times, so a cursor written in another ISO format still works.
     """
     files = list_new_files(bucket_url, EVENT_FILE_SUFFIXES, {})
-    fresh = [(url, mtime) for url, mtime, _ in files if cursor is None or mtime > cursor]
-    newest = max((mtime for _, mtime in fresh), default=cursor)
-    return [url for url, _ in fresh], newest
+    since = _parse_mtime(cursor)
+    fresh: list[tuple[str, str, datetime]] = []
+    for url, mtime, _ in files:
+        when = _parse_mtime(mtime)
+        if when is not None and (since is None or when > since):
+            fresh.append((url, mtime, when))
+    if not fresh:
+        return [], cursor
+    newest = max(fresh, key=lambda entry: entry[2])[1]
+    return [url for url, _, _ in fresh], newest
+
+
+def initial_events_cursor(last_load_timestamp: float | None) -> str | None:
+    """The sensor's first cursor: files older than the last events load are already loaded.
+
+    Without it the sensor's first tick (`make ui` right after `make run`) would see every file
+    as new and start a full rebuild of everything downstream of the events.
+    """
+    if last_load_timestamp is None:
+        return None
+    return datetime.fromtimestamp(last_load_timestamp, UTC).isoformat()
 
 
 def failure_message(job_name: str, run_id: str, error: str, webserver: str) -> dict[str, Any]:

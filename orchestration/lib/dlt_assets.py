@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from ingestion.common import REJECTS_TABLE, warehouse_engine
+from ingestion.common import REJECTS_TABLE, CredentialRejectedError, warehouse_engine
 from ingestion.sources import SourceSystem
 from orchestration.lib.domains import domain_of
 from orchestration.lib.project import OWNERS, WAREHOUSE_POOL
@@ -67,7 +67,11 @@ def build_source_assets(system: SourceSystem, manifest: dict[str, Any]) -> dg.As
         pool=WAREHOUSE_POOL,
     )
     def _load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
-        result = system.load()
+        try:
+            result = system.load()
+        except CredentialRejectedError as error:
+            # A refused credential cannot succeed on retry: fail now, naming the setting.
+            raise dg.Failure(description=str(error), allow_retries=False) from error
         context.log.info(
             f"{system.name}: {sum(result.rows.values()):,} rows loaded, "
             f"{result.rejected:,} set aside in {system.dataset}.{REJECTS_TABLE}, "

@@ -28,6 +28,10 @@ _FRAGMENTS: tuple[tuple[str, str], ...] = (
     ("event", "usage"),
     ("activ", "usage"),
     ("retention", "usage"),
+    ("lifecycle", "usage"),
+    ("engagement", "usage"),
+    ("funnel", "usage"),
+    ("experiment", "usage"),
 )
 
 

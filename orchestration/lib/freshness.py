@@ -20,19 +20,28 @@ def freshness_checks(all_keys: list[dg.AssetKey]) -> list[dg.AssetChecksDefiniti
 
     Dagster 1.13 marks these builders superseded by `FreshnessPolicy`, but a policy shows as a
     status, not as an asset check that ops people can see fail beside the data checks; the
-    checks are what we want, so the notice is silenced here.
+    checks are what we want, so the notice is silenced here. A stale source is an ERROR (its
+    loads fail or stopped, and the runner's exit code says so); a stale mart only warns: the
+    source checks name the cause.
     """
     hourly: list[dg.AssetKey] = []
-    daily: list[dg.AssetKey] = []
+    daily_sources: list[dg.AssetKey] = []
     for system in SOURCE_SYSTEMS:
         keys = [dg.AssetKey([system.dataset, table]) for table in system.tables]
-        (hourly if system.kind in ("zendesk", "typeform", "stripe") else daily).extend(keys)
-    daily.extend(key for key in all_keys if key.path[0] == "marts")
+        (hourly if system.kind in ("zendesk", "typeform", "stripe") else daily_sources).extend(keys)
+    marts = [key for key in all_keys if key.path[0] == "marts"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.SupersessionWarning)
         return [
-            *dg.build_last_update_freshness_checks(assets=hourly, lower_bound_delta=API_MAX_AGE),
-            *dg.build_last_update_freshness_checks(assets=daily, lower_bound_delta=DAILY_MAX_AGE),
+            *dg.build_last_update_freshness_checks(
+                assets=hourly, lower_bound_delta=API_MAX_AGE, severity=dg.AssetCheckSeverity.ERROR
+            ),
+            *dg.build_last_update_freshness_checks(
+                assets=daily_sources,
+                lower_bound_delta=DAILY_MAX_AGE,
+                severity=dg.AssetCheckSeverity.ERROR,
+            ),
+            *dg.build_last_update_freshness_checks(assets=marts, lower_bound_delta=DAILY_MAX_AGE),
         ]
 
 

@@ -22,7 +22,15 @@ the suite names, is in memory at a time):
 
 Timestamps "not in the future" are `expect_column_max_to_be_between` with
 `max_value: {"$PARAMETER": ...}`: GX's own suite parameters, filled in at validation time with
-now + FUTURE_TOLERANCE (see `runtime_parameters`), on both engines.
+now + `ingestion.plausibility.max_future_skew()` (the loaders' own bound, dlt config
+`plausibility.max_future_skew_hours`; see `runtime_parameters`), on both engines.
+
+Severity (docs/checks.md): every expectation carries `meta.severity`, `error` (the data would
+make a number wrong: blocks the marts) or `warn` (the vendor contract allows it: reported with
+counts). A suite's `meta.required_columns` are the columns whose absence is blocking; any other
+column a suite names may be absent (dlt creates a column only once a value arrives): its
+expectations are skipped and the column is reported absent as a warning. The check's result is
+ERROR when a blocking expectation fails, WARN when only warn-level ones do.
 
 Results are rendered with GX's Data Docs renderer into `data/gx_docs/` (override with
 GX_DOCS_DIR): `index.html` plus `validations/<suite>.html`; `data/` is git-ignored.
@@ -38,14 +46,15 @@ import os
 import time
 import uuid
 from collections.abc import Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 
 from ingestion.common import PROJECT_ROOT, postgres_url, warehouse_engine, warehouse_path
+from ingestion.plausibility import max_future_skew
 from orchestration.lib.project import WAREHOUSE_POOL
 
 if TYPE_CHECKING:
@@ -56,12 +65,12 @@ if TYPE_CHECKING:
 SUITES_DIR = PROJECT_ROOT / "expectations"
 DEFAULT_DOCS_DIR = PROJECT_ROOT / "data" / "gx_docs"
 DEFAULT_CHUNK_ROWS = 200_000
-# Clock skew between a vendor and us; anything later than now + this is "in the future".
-FUTURE_TOLERANCE = timedelta(minutes=10)
 # How long a check waits for a writer (dlt, dbt) to release DuckDB's lock before giving up.
 LOCK_TIMEOUT_SECONDS = 300.0
 
 Engine = Literal["duckdb", "postgres"]
+Severity = Literal["error", "warn"]
+SEVERITIES: tuple[Severity, ...] = ("error", "warn")
 
 _UNIQUE = {"expect_column_values_to_be_unique", "expect_compound_columns_to_be_unique"}
 _MAX = {"expect_column_max_to_be_between"}
@@ -90,6 +99,22 @@ class Suite:
         """The suite's expectations as GX JSON dicts (type, kwargs, meta)."""
         return list(self.spec["expectations"])
 
+    @property
+    def required_columns(self) -> list[str]:
+        """Columns whose absence makes a number wrong (keys, required timestamps, domains)."""
+        return list(self.spec.get("meta", {}).get("required_columns", []))
+
+
+def severity_of(expectation: Mapping[str, Any]) -> Severity:
+    """An expectation's `meta.severity`; a suite without one is a mistake, named with its fix."""
+    value = (expectation.get("meta") or {}).get("severity")
+    if value not in SEVERITIES:
+        raise ValueError(
+            f"expectation {expectation['type']}({_columns(expectation)}) has meta.severity "
+            f"{value!r}: set it to 'error' (blocks the marts) or 'warn' (docs/checks.md)"
+        )
+    return value
+
 
 @dataclass
 class Outcome:
@@ -105,16 +130,54 @@ class Outcome:
     failures: list[dict[str, Any]] = field(default_factory=list)
     docs_path: Path | None = None
     result: ExpectationSuiteValidationResult | None = None
+    absent_columns: list[str] = field(default_factory=list)
+
+    @property
+    def blocking_failures(self) -> list[dict[str, Any]]:
+        """Failures of `error` expectations (or absent required columns): numbers would be wrong."""
+        return [f for f in self.failures if f["severity"] == "error"]
+
+    @property
+    def warnings(self) -> list[dict[str, Any]]:
+        """Failures the vendor contracts allow: reported with counts, never blocking."""
+        return [f for f in self.failures if f["severity"] == "warn"]
+
+    @property
+    def severity(self) -> Literal["passed", "warn", "error"]:
+        """`error` when any blocking expectation failed, `warn` when only warn-level ones did."""
+        if self.blocking_failures:
+            return "error"
+        return "warn" if self.failures else "passed"
 
     def describe(self) -> str:
-        """One line per failing expectation, naming it, its column and what was observed."""
+        """One line per failing expectation, naming it, its column, severity and what was seen."""
         if self.success:
             return f"{self.suite}: all {self.evaluated} expectations passed on {self.rows} rows"
-        lines = [f"{self.suite}: {self.failed} of {self.evaluated} expectations failed"]
-        lines += [
-            f"- {f['expectation']}({f['column']}): observed {f['observed']}" for f in self.failures
-        ]
+        blocking, warned = len(self.blocking_failures), len(self.warnings)
+        head = (
+            f"{self.suite}: {blocking} blocking failure(s), {warned} warning(s)"
+            if blocking
+            else f"{self.suite}: {warned} warning(s), nothing blocking"
+        )
+        lines = [f"{head} ({self.evaluated} expectations on {self.rows} rows)"]
+        for failure in self.blocking_failures + self.warnings:
+            level = "ERROR" if failure["severity"] == "error" else "WARN"
+            lines.append(
+                f"- {level} {failure['expectation']}({failure['column']}): "
+                f"{_observed_text(failure['observed'])}"
+            )
         return "\n".join(lines)
+
+
+def _observed_text(observed: Any) -> str:
+    """`3 of 120 rows, e.g. [...]` for row-level results; the observed value otherwise."""
+    if isinstance(observed, dict) and "unexpected_count" in observed:
+        sample = [v for v in observed.get("sample") or [] if v is not None]  # not-null: all None
+        text = f"{observed['unexpected_count']} of {observed.get('element_count')} rows"
+        return f"{text}, e.g. {sample}" if sample else text
+    if isinstance(observed, str):
+        return observed
+    return f"observed {observed}"
 
 
 def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
@@ -130,11 +193,13 @@ def load_suites(folder: Path = SUITES_DIR) -> list[Suite]:
 def runtime_parameters(now: datetime | None = None) -> dict[str, Any]:
     """Suite parameters computed at run time: the latest instant that is not in the future.
 
+    The bound is now + `max_future_skew()`, the same one the loaders set records aside with.
+
     Timestamps reach pandas as naive UTC (see `_normalise`), so the bound is naive UTC too.
     """
     import pandas as pd
 
-    limit = (now or datetime.now(UTC)).astimezone(UTC) + FUTURE_TOLERANCE
+    limit = (now or datetime.now(UTC)).astimezone(UTC) + max_future_skew()
     naive = pd.Timestamp(limit.replace(tzinfo=None))
     return {
         "max_timestamp": naive,
@@ -166,15 +231,116 @@ def validate_table(
     """
     params = runtime_parameters(now)
     engine = engine or warehouse_engine()  # type: ignore[assignment]
+    schema, table = suite.table.split(".")
     if engine == "postgres":
         url = connection_string or postgres_url()
-        result, rows, chunks = *_validate_sql(suite, url, params), 1
+        declared = _postgres_table_facts(url, schema, table, count=False)[0]
+    else:
+        path = warehouse or warehouse_path()
+        with connect_read_only(path) as con:
+            declared = _duckdb_columns(con, schema, table)
+    if not declared:
+        return _table_absent(suite)
+    runnable, absent = split_absent(suite, set(declared))
+    present = replace(suite, spec={**suite.spec, "expectations": runnable})
+    if engine == "postgres":
+        result, rows, chunks = *_validate_sql(present, url, params), 1
     else:
         size = chunk_rows or int(os.environ.get("GX_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
-        result, rows, chunks = _validate_duckdb(suite, warehouse or warehouse_path(), size, params)
-    outcome = _outcome(suite, result, rows, chunks)
-    outcome.docs_path = render_docs(result, suite, render_to or docs_dir())
+        result, rows, chunks = _validate_duckdb(present, path, size, params)
+    result = _empty_bounds_pass(result)
+    outcome = _outcome(suite, result, rows, chunks, absent)
+    outcome.docs_path = render_docs(result, suite, render_to or docs_dir(), outcome.severity)
     return outcome
+
+
+def split_absent(
+    suite: Suite, columns: set[str]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """The expectations whose columns the table has, and one failure per absent column.
+
+    dlt creates a column only once some record has a value for it (a Stripe account whose
+    subscriptions all have several items has no top-level `quantity`), so a column a suite
+    names may be absent: its expectations are skipped and the absence is reported, blocking
+    only for the suite's `required_columns`.
+    """
+    lowered = {c.lower() for c in columns}
+    runnable: list[dict[str, Any]] = []
+    skipped: dict[str, list[str]] = {}
+    for expectation in suite.expectations:
+        missing = [c for c in _columns(expectation) if c.lower() not in lowered]
+        if not missing:
+            runnable.append(expectation)
+        for column in missing:
+            skipped.setdefault(column, []).append(expectation["type"])
+    failures = [
+        {
+            "expectation": "expect_column_to_exist",
+            "column": column,
+            "severity": "error" if column in suite.required_columns else "warn",
+            "unexpected_count": None,
+            "observed": f"column absent from {suite.table}; skipped {', '.join(kinds)}",
+        }
+        for column, kinds in skipped.items()
+    ]
+    required = [c for c in suite.required_columns if c.lower() not in lowered]
+    failures += [
+        {
+            "expectation": "expect_column_to_exist",
+            "column": column,
+            "severity": "error",
+            "unexpected_count": None,
+            "observed": f"required column absent from {suite.table}",
+        }
+        for column in required
+        if column not in skipped
+    ]
+    return runnable, failures
+
+
+def _empty_bounds_pass(result: Any) -> Any:
+    """A max/min bound on a column without any value passes: nothing is in the future.
+
+    GX fails `expect_column_max_to_be_between` when the max is null (an empty table, tickets
+    none of which is solved yet); no number can be wrong from a value that is not there.
+    """
+    import pandas as pd
+
+    changed = False
+    for evr in result.results:
+        config = evr.expectation_config
+        if evr.success or config is None or config.type not in _MAX | _MIN:
+            continue
+        if (evr.exception_info or {}).get("raised_exception"):
+            continue
+        observed = (evr.result or {}).get("observed_value")
+        if observed is None or bool(pd.isna(observed)):
+            evr.success = True
+            changed = True
+    if changed:
+        result = _suite_result(result, list(result.results))
+    return result
+
+
+def _table_absent(suite: Suite) -> Outcome:
+    """A table not created yet: the source delivered no record, so nothing can be wrong yet."""
+    failure = {
+        "expectation": "expect_table_to_exist",
+        "column": None,
+        "severity": "warn",
+        "unexpected_count": None,
+        "observed": f"table {suite.table} is absent: its source has delivered no record yet",
+    }
+    return Outcome(
+        suite=suite.name,
+        table=suite.table,
+        success=False,
+        rows=0,
+        chunks=0,
+        evaluated=0,
+        failed=1,
+        failures=[failure],
+    )
 
 
 # --- GX plumbing -------------------------------------------------------------------------
@@ -200,13 +366,25 @@ def _gx_suite(suite: Suite, expectations: list[dict[str, Any]]) -> ExpectationSu
     return gx_suite
 
 
+def _quiet_context() -> Any:
+    """An ephemeral GX context without progress bars.
+
+    GX draws a "Calculating Metrics" tqdm bar per validation, hundreds of fragments in a run's
+    output; the data context's `progress_bars` setting turns them off.
+    """
+    import great_expectations as gx
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    return context
+
+
 class _PandasValidator:
     """An ephemeral GX context with one pandas dataframe asset, reused for every chunk."""
 
     def __init__(self) -> None:
-        import great_expectations as gx
-
-        self.context = gx.get_context(mode="ephemeral")
+        self.context = _quiet_context()
         source = self.context.data_sources.add_pandas("warehouse")
         self.batch_definition = source.add_dataframe_asset(
             "chunk"
@@ -223,10 +401,9 @@ def _validate_sql(
     suite: Suite, connection_string: str, params: Mapping[str, Any]
 ) -> tuple[ExpectationSuiteValidationResult, int]:
     """The same suite through GX's SQL datasource (PostgreSQL), and the rows it validated."""
-    import great_expectations as gx
     import pandas as pd
 
-    context = gx.get_context(mode="ephemeral")
+    context = _quiet_context()
     schema, table = suite.table.split(".")
     source = context.data_sources.add_postgres("warehouse", connection_string=connection_string)
     asset = source.add_table_asset(suite.name, table_name=table, schema_name=schema)
@@ -250,9 +427,9 @@ def _validate_sql(
 
 
 def _postgres_table_facts(
-    connection_string: str, schema: str, table: str
+    connection_string: str, schema: str, table: str, *, count: bool = True
 ) -> tuple[dict[str, str], int]:
-    """A table's column types and its row count, over one connection."""
+    """A table's column types and (with `count`) its row count, over one connection."""
     import psycopg2
     from psycopg2 import sql
 
@@ -263,6 +440,8 @@ def _postgres_table_facts(
             (schema, table),
         )
         types = {name: data_type for name, data_type in cursor.fetchall()}
+        if not count or not types:
+            return types, 0
         cursor.execute(
             sql.SQL("select count(*) from {}.{}").format(
                 sql.Identifier(schema), sql.Identifier(table)
@@ -293,6 +472,17 @@ def connect_read_only(
                 raise
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
+
+
+def _duckdb_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
+    """A table's columns and their declared types; empty when the table does not exist."""
+    return dict(
+        con.execute(
+            "select column_name, data_type from information_schema.columns "
+            "where table_schema = ? and table_name = ?",
+            [schema, table],
+        ).fetchall()
+    )
 
 
 def _columns(expectation: Mapping[str, Any]) -> list[str]:
@@ -386,20 +576,15 @@ def _validate_duckdb(
     first_result = None
     chunks = 0
     with connect_read_only(warehouse) as con:
-        declared = dict(
-            con.execute(
-                "select column_name, data_type from information_schema.columns "
-                "where table_schema = ? and table_name = ?",
-                [schema, name],
-            ).fetchall()
-        )
+        declared = _duckdb_columns(con, schema, name)
         if not declared:
             raise LookupError(f"table {suite.table} is not in {warehouse}")
         rows = con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
         order = {id(e): i for i, e in enumerate(suite.expectations)}
         for key, expectations in _passes(suite):
             needed = list(dict.fromkeys(c for e in expectations for c in _columns(e)))
-            # A missing column is left out of the read so GX reports it as a failed expectation.
+            # Absent columns were split off before (`split_absent`); a pass without columns
+            # (the row count) still reads one column.
             present = [c for c in needed if c in declared] or [next(iter(declared))]
             gx_suite = _gx_suite(suite, expectations)
             for frame in _chunks(con, table, present, key, rows, chunk_rows, declared):
@@ -502,7 +687,9 @@ def _suite_result(template: Any, results: list[Any]) -> Any:
     return merged
 
 
-def _outcome(suite: Suite, result: Any, rows: int, chunks: int) -> Outcome:
+def _outcome(
+    suite: Suite, result: Any, rows: int, chunks: int, absent: list[dict[str, Any]]
+) -> Outcome:
     failures = []
     for evr in result.results:
         if evr.success:
@@ -521,26 +708,32 @@ def _outcome(suite: Suite, result: Any, rows: int, chunks: int) -> Outcome:
                 "element_count": evr.result.get("element_count"),
                 "sample": evr.result.get("partial_unexpected_list", [])[:5],
             }
+        unexpected = (evr.result or {}).get("unexpected_count")
+        meta = {"meta": config.meta}
         failures.append(
             {
                 "expectation": config.type,
                 "column": kwargs.get("column")
                 or kwargs.get("column_list")
-                or [kwargs.get("column_A"), kwargs.get("column_B")],
+                or ([kwargs["column_A"], kwargs.get("column_B")] if "column_A" in kwargs else None),
+                "severity": severity_of({"type": config.type, "kwargs": kwargs, **meta}),
+                "unexpected_count": None if unexpected is None else int(unexpected),
                 "observed": _plain(observed),
             }
         )
+    failures += absent
     stats = result.statistics
     return Outcome(
         suite=suite.name,
         table=suite.table,
-        success=bool(result.success),
+        success=bool(result.success) and not absent,
         rows=rows,
         chunks=chunks,
         evaluated=int(stats["evaluated_expectations"]),
-        failed=int(stats["unsuccessful_expectations"]),
+        failed=len(failures),
         failures=failures,
         result=result,
+        absent_columns=[str(f["column"]) for f in absent],
     )
 
 
@@ -557,8 +750,12 @@ def _plain(value: Any) -> Any:
 # --- Data Docs ----------------------------------------------------------------------------
 
 
-def render_docs(result: Any, suite: Suite, folder: Path) -> Path:
-    """Write GX's Data Docs validation page for this suite and refresh the index."""
+def render_docs(result: Any, suite: Suite, folder: Path, severity: str | None = None) -> Path:
+    """Write GX's Data Docs validation page for this suite and refresh the index.
+
+    `severity` (`passed`, `warn`, `error`) is the check's verdict, which also counts absent
+    columns; without it the GX result's success decides.
+    """
     from great_expectations.render.renderer import ValidationResultsPageRenderer
     from great_expectations.render.view import DefaultJinjaPageView
 
@@ -572,6 +769,7 @@ def render_docs(result: Any, suite: Suite, folder: Path) -> Path:
                 "suite": suite.name,
                 "table": suite.table,
                 "success": bool(result.success),
+                "severity": severity or ("passed" if result.success else "error"),
                 "statistics": result.statistics,
                 "validated_at": datetime.now(UTC).isoformat(timespec="seconds"),
             }
@@ -579,6 +777,9 @@ def render_docs(result: Any, suite: Suite, folder: Path) -> Path:
     )
     _render_index(folder)
     return page
+
+
+_VERDICT = {"passed": "passed", "warn": "passed with warnings", "error": "<b>FAILED</b>"}
 
 
 def _render_index(folder: Path) -> None:
@@ -589,7 +790,8 @@ def _render_index(folder: Path) -> None:
         rows.append(
             f"<tr><td><a href='validations/{html.escape(status['suite'])}.html'>"
             f"{html.escape(status['table'])}</a></td>"
-            f"<td>{'passed' if status['success'] else '<b>FAILED</b>'}</td>"
+            f"<td>{_VERDICT[status.get('severity', 'passed' if status['success'] else 'error')]}"
+            "</td>"
             f"<td>{stats['successful_expectations']}/{stats['evaluated_expectations']}</td>"
             f"<td>{html.escape(status['validated_at'])}</td></tr>"
         )
@@ -606,7 +808,14 @@ def _render_index(folder: Path) -> None:
 
 
 def build_gx_check(suite: Suite) -> dg.AssetChecksDefinition:
-    """An asset check for one suite; blocking on raw tables, so bad raw data stops the marts."""
+    """An asset check for one suite; blocking on raw tables, so bad raw data stops the marts.
+
+    Only an ERROR result blocks (a failed `error` expectation or an absent required column);
+    a WARN result (what the vendor contracts allow) lets the marts build and carries the counts
+    in its metadata: `severity`, `warnings`, `blocking_failures`, `absent_columns` and one entry
+    per failure in `failing_expectations` (expectation, column, severity, unexpected_count,
+    observed).
+    """
     blocking = suite.layer == "raw"
 
     @dg.asset_check(
@@ -624,22 +833,40 @@ def build_gx_check(suite: Suite) -> dg.AssetChecksDefinition:
     # Unannotated: dagster cannot read string annotations (this module uses postponed ones).
     def _check(context) -> dg.AssetCheckResult:  # noqa: ANN001
         outcome = validate_table(suite)
-        context.log.info(outcome.describe())
-        return dg.AssetCheckResult(
-            passed=outcome.success,
-            severity=dg.AssetCheckSeverity.ERROR,
-            description=outcome.describe()[:2000],
-            metadata={
-                "expectations_evaluated": outcome.evaluated,
-                "expectations_failed": outcome.failed,
-                "rows_validated": outcome.rows,
-                "chunks": outcome.chunks,
-                "failing_expectations": dg.MetadataValue.json(outcome.failures),
-                "data_docs": dg.MetadataValue.path(str(outcome.docs_path)),
-            },
-        )
+        if outcome.severity == "warn":
+            context.log.warning(outcome.describe())
+        else:
+            context.log.info(outcome.describe())
+        return check_result(outcome)
 
     return _check
+
+
+def check_result(outcome: Outcome) -> dg.AssetCheckResult:
+    """The Dagster result of a validation: ERROR only when a blocking expectation failed."""
+    metadata: dict[str, Any] = {
+        "severity": outcome.severity,
+        "blocking_failures": len(outcome.blocking_failures),
+        "warnings": len(outcome.warnings),
+        "expectations_evaluated": outcome.evaluated,
+        "expectations_failed": outcome.failed,
+        "rows_validated": outcome.rows,
+        "chunks": outcome.chunks,
+        "absent_columns": dg.MetadataValue.json(outcome.absent_columns),
+        "failing_expectations": dg.MetadataValue.json(outcome.failures),
+    }
+    if outcome.docs_path is not None:
+        metadata["data_docs"] = dg.MetadataValue.path(str(outcome.docs_path))
+    return dg.AssetCheckResult(
+        passed=outcome.success,
+        severity=(
+            dg.AssetCheckSeverity.ERROR
+            if outcome.severity == "error"
+            else dg.AssetCheckSeverity.WARN
+        ),
+        description=outcome.describe()[:2000],
+        metadata=metadata,
+    )
 
 
 def build_gx_checks(suites: list[Suite] | None = None) -> list[dg.AssetChecksDefinition]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +18,40 @@ OWNERS = ["team:data-engineering"]
 # Every step that opens the warehouse for writing shares this pool; dagster.yaml gives it one
 # slot, so two runs started together queue their writes instead of failing on DuckDB's lock.
 WAREHOUSE_POOL = "warehouse"
+# dagster-dbt gives each `dbt build` its own target folder (11-13 MB); keep the newest few.
+DBT_TARGETS_KEPT = 5
+ENV_FILE = PROJECT_ROOT / ".env"
+
+
+def load_project_env() -> Path | None:
+    """Read the project's `.env` (as .env.example says) without overriding exported variables.
+
+    Relative paths in it (WAREHOUSE_PATH, DAGSTER_HOME) are taken from the project root, as
+    everywhere else.
+    """
+    if not ENV_FILE.exists():
+        return None
+    from dotenv import dotenv_values
+
+    for key, value in dotenv_values(ENV_FILE).items():
+        if not value or key in os.environ:  # an empty `KEY=` in a copied example is unset
+            continue
+        if key == "DAGSTER_HOME" and not Path(value).is_absolute():
+            value = str(PROJECT_ROOT / value)
+        os.environ[key] = value
+    return ENV_FILE
+
+
+def prune_dbt_targets(keep: int = DBT_TARGETS_KEPT) -> list[Path]:
+    """Delete all but the newest `keep` per-run dbt target folders; return what was deleted."""
+    target = DBT_PROJECT_DIR / "target"
+    if not target.is_dir():
+        return []
+    runs = [p for p in target.iterdir() if p.is_dir() and p.name.startswith("productops_dbt-")]
+    runs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
+    for old in runs[keep:]:
+        shutil.rmtree(old, ignore_errors=True)
+    return runs[keep:]
 
 
 def export_warehouse_settings() -> Path:

@@ -6,6 +6,76 @@ from ingestion.common import warehouse_engine
 from orchestration.lib.dlt_assets import load_manifest
 from orchestration.lib.project import OWNERS, WAREHOUSE_POOL, ensure_dbt_manifest
 from orchestration.lib.publish import publish_marts, published_path
+from orchestration.lib.report import build_report, publish_dbt_docs, read_marts, write_report
+
+# Marts built by a Python step rather than dbt (orchestration/defs/experiments): not in the
+# manifest, but published and reported like the others, after they are rebuilt.
+PYTHON_MARTS = ("fct_experiment_results",)
+
+
+def report_asset(marts: list[str]) -> dg.AssetsDefinition:
+    """The weekly product-ops report (docs/report.md), after every mart, on either engine."""
+
+    @dg.asset(
+        key=["report", "product_ops"],
+        deps=[dg.AssetKey(["marts", name]) for name in marts],
+        group_name="accounts",
+        kinds={"html", "plotly"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        description=(
+            "The product-ops report for the latest week: one self-contained HTML page "
+            "(REPORTS_DIR, default data/reports/<week>.html and latest.html) of charts and "
+            "tables read from the marts. Opens offline."
+        ),
+    )
+    def product_ops_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        context.log.info("report: reading the marts ...")
+        report = build_report(read_marts())
+        context.log.info(
+            f"report: {len(report.charts)} charts, {len(report.tables)} tables for the week of "
+            f"{report.week_start}; writing ..."
+        )
+        page = write_report(report)
+        context.log.info(f"report: written to {page}")
+        if report.missing:
+            context.log.warning(f"report: marts not built yet, charts left out: {report.missing}")
+        return dg.MaterializeResult(
+            metadata={
+                "path": dg.MetadataValue.path(str(page)),
+                "latest": dg.MetadataValue.path(str(page.with_name("latest.html"))),
+                "week_start": report.week_start.isoformat(),
+                "as_of": report.as_of.isoformat(),
+                "charts": len(report.charts),
+                "missing_marts": ", ".join(report.missing) or "none",
+            }
+        )
+
+    return product_ops_report
+
+
+def docs_asset(marts: list[str]) -> dg.AssetsDefinition:
+    """The dbt docs site (`dbt docs generate --static`), beside the report, after every mart."""
+
+    @dg.asset(
+        key=["report", "dbt_docs"],
+        deps=[dg.AssetKey(["marts", name]) for name in marts],
+        group_name="accounts",
+        kinds={"dbt", "html"},
+        owners=OWNERS,
+        pool=WAREHOUSE_POOL,
+        description=(
+            "The dbt documentation (models, columns, tests, lineage, the semantic layer's "
+            "metrics) as one static HTML file beside the report: dbt-docs.html."
+        ),
+    )
+    def dbt_docs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        context.log.info("dbt docs generate --static ...")
+        page = publish_dbt_docs()
+        context.log.info(f"dbt docs: written to {page}")
+        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(page))})
+
+    return dbt_docs
 
 
 @dg.definitions
@@ -15,15 +85,20 @@ def defs() -> dg.Definitions:
     Only on DuckDB, whose writer locks the file against every reader. On PostgreSQL analysts
     and BI query schema `marts` on the server itself: dbt swaps each rebuilt table in within
     one transaction, so readers see the old table or the new one and never block the run.
+    The report is built on both engines.
     """
-    if warehouse_engine() == "postgres":
-        return dg.Definitions()
     manifest = load_manifest(ensure_dbt_manifest())
     marts = sorted(
-        node["name"]
-        for node in manifest["nodes"].values()
-        if node["resource_type"] == "model" and node["config"].get("schema") == "marts"
+        {
+            node["name"]
+            for node in manifest["nodes"].values()
+            if node["resource_type"] == "model" and node["config"].get("schema") == "marts"
+        }
+        | set(PYTHON_MARTS)
     )
+    report, docs = report_asset(marts), docs_asset(marts)
+    if warehouse_engine() == "postgres":
+        return dg.Definitions(assets=[report, docs])
 
     @dg.asset(
         key=["published", "marts"],
@@ -48,4 +123,4 @@ def defs() -> dg.Definitions:
             }
         )
 
-    return dg.Definitions(assets=[published_marts])
+    return dg.Definitions(assets=[published_marts, report, docs])

@@ -14,6 +14,7 @@ from orchestration.lib.project import (
     DBT_PROJECT_DIR,
     WAREHOUSE_POOL,
     ensure_dbt_manifest,
+    prune_dbt_targets,
 )
 
 
@@ -48,7 +49,12 @@ def defs() -> dg.Definitions:
         # No fetch_row_counts(): it opens the warehouse from this process while dbt, another
         # process, holds DuckDB's single write lock.
         args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
-        yield from dbt.cli(args, context=context).stream()
+        try:
+            yield from dbt.cli(args, context=context).stream()
+        finally:  # each build leaves an 11-13 MB target folder: keep the newest few
+            pruned = prune_dbt_targets()
+            if pruned:
+                context.log.info(f"removed {len(pruned)} old dbt target folders")
 
     return dg.Definitions(
         assets=[productops_dbt],

@@ -109,14 +109,35 @@ sentiment as (
 
 ),
 
-weekly_active_users as (
+trend_users as (
 
+    -- Like for like: "this week" is [week start, D] and is compared with the same days 28
+    -- days earlier, [week start - 28, D - 28], so a partial current week never meets a whole
+    -- one. The two ranges never overlap (D is at most 6 days after the week start).
     select
-        account_id,
-        activity_week,
-        count(distinct user_id) as active_users
-    from account_user_days
-    group by account_id, activity_week
+        scored_weeks.account_id,
+        scored_weeks.week_start,
+        count(distinct case
+            when account_user_days.activity_date >= scored_weeks.week_start then account_user_days.user_id
+        end) as active_users_now,
+        count(distinct case
+            when account_user_days.activity_date < scored_weeks.week_start then account_user_days.user_id
+        end) as active_users_then
+    from scored_weeks
+    inner join account_user_days
+        on
+            scored_weeks.account_id = account_user_days.account_id
+            and (
+                (
+                    scored_weeks.week_start <= account_user_days.activity_date
+                    and scored_weeks.scored_date >= account_user_days.activity_date
+                )
+                or (
+                    {{ add_days('scored_weeks.week_start', -28) }} <= account_user_days.activity_date
+                    and {{ add_days('scored_weeks.scored_date', -28) }} >= account_user_days.activity_date
+                )
+            )
+    group by scored_weeks.account_id, scored_weeks.week_start
 
 ),
 
@@ -130,8 +151,11 @@ components as (
         coalesce(10.0 * sentiment.average_score, 50.0) as sentiment_score,
         50.0 + 50.0 * greatest(
             least(
-                cast(coalesce(this_week.active_users, 0) - coalesce(earlier_week.active_users, 0) as double precision)
-                / greatest(coalesce(earlier_week.active_users, 0), 1),
+                cast(
+                    coalesce(trend_users.active_users_now, 0) - coalesce(trend_users.active_users_then, 0)
+                    as double precision
+                )
+                / greatest(coalesce(trend_users.active_users_then, 0), 1),
                 1
             ),
             -1
@@ -145,15 +169,10 @@ components as (
         on
             scored_weeks.account_id = sentiment.account_id
             and scored_weeks.week_start = sentiment.week_start
-    left join weekly_active_users as this_week
+    left join trend_users
         on
-            scored_weeks.account_id = this_week.account_id
-            and scored_weeks.week_start = this_week.activity_week
-    left join weekly_active_users as earlier_week
-        on
-            scored_weeks.account_id = earlier_week.account_id
-            and {{ add_days('scored_weeks.week_start', -28) }} = earlier_week.activity_week
-
+            scored_weeks.account_id = trend_users.account_id
+            and scored_weeks.week_start = trend_users.week_start
 ),
 
 weight_row as (

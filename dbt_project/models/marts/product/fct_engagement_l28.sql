@@ -1,0 +1,97 @@
+-- The power-user curve (METRICS.md, "Usage depth"): snapshot days are the as-of date and
+-- every 7th day before it while the window [d-27, d] starts on or after the first event day;
+-- for each, all 28 rows k = 1..28 (zeros included). A table, rebuilt whole: every snapshot
+-- day moves with the as-of date, so a new day shifts all of them (docs/metrics.md).
+with
+
+bounds as (
+
+    select * from {{ ref('int_activity_bounds') }}
+
+),
+
+user_days as (
+
+    select * from {{ ref('int_user_activity_days') }}
+
+),
+
+snapshots as (
+
+    select
+        cast(snapshot_series.date_ts as date) as snapshot_date,
+        {{ add_days('cast(snapshot_series.date_ts as date)', -27) }} as window_start
+    from bounds
+    cross join {{ day_series(add_days('bounds.first_event_date', 27), 'bounds.as_of_date', alias='snapshot_series') }}
+    where
+        mod(
+            cast({{ dbt.datediff('cast(snapshot_series.date_ts as date)', 'bounds.as_of_date', 'day') }} as integer),
+            7
+        ) = 0
+
+),
+
+day_counts as (
+
+    select k_series.days_active
+    from generate_series(1, 28) as k_series (days_active)
+
+),
+
+user_windows as (
+
+    -- Each user's distinct active days in each snapshot's window (int_user_activity_days has
+    -- one row per user and day).
+    select
+        snapshots.snapshot_date,
+        user_days.user_id,
+        count(*) as days_active
+    from snapshots
+    inner join user_days
+        on
+            snapshots.window_start <= user_days.activity_date
+            and snapshots.snapshot_date >= user_days.activity_date
+    group by snapshots.snapshot_date, user_days.user_id
+
+),
+
+curve as (
+
+    select
+        snapshot_date,
+        days_active,
+        count(*) as users
+    from user_windows
+    group by snapshot_date, days_active
+
+),
+
+window_users as (
+
+    select
+        snapshot_date,
+        count(*) as active_users
+    from user_windows
+    group by snapshot_date
+
+),
+
+final as (
+
+    select
+        snapshots.snapshot_date,
+        cast(day_counts.days_active as integer) as days_active,
+        cast(coalesce(curve.users, 0) as bigint) as users,
+        {{ safe_ratio('coalesce(curve.users, 0)', 'window_users.active_users') }} as share_of_active
+    from snapshots
+    cross join day_counts
+    left join curve
+        on
+            snapshots.snapshot_date = curve.snapshot_date
+            and day_counts.days_active = curve.days_active
+    left join window_users
+        on snapshots.snapshot_date = window_users.snapshot_date
+
+)
+
+select * from final

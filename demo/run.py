@@ -1,0 +1,194 @@
+"""`make run`: the DEMO, the whole pipeline on the generated sample world, with a summary.
+
+Generates the sample world (once), starts the vendor sandbox so the real API loaders run, points
+every source at them and runs the production runner (`orchestration.run`) on them. The demo
+writes its own warehouse and Dagster home under `data/demo/`, whatever WAREHOUSE_PATH or
+DAGSTER_HOME say, so it never loads synthetic data into your warehouse; `--use-environment`
+(tests, benches, `make run-postgres`) uses the configured warehouse and Dagster home instead.
+Your own data: `productops run` (README, "Running on your own data").
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+from ingestion.common import PROJECT_ROOT
+
+DEMO_DIR = PROJECT_ROOT / "data" / "demo"
+DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "sample"
+DEMO_WAREHOUSE = DEMO_DIR / "warehouse.duckdb"
+DEMO_DAGSTER_HOME = DEMO_DIR / "dagster_home"
+BANNER = "DEMO: sample world (synthetic data) served by the local vendor sandbox"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the demo; exit 1 when a step or a check failed, 2 on a refused setting."""
+    from orchestration.lib.project import load_project_env
+
+    args = _parse_args(argv)
+    load_project_env()
+    print(BANNER, flush=True)
+    refusal = demo_environment(args.use_environment, args.warehouse)
+    if refusal:
+        print(f"make run: {refusal}", file=sys.stderr)
+        return 2
+    world = _ensure_world(args.data, args.scale, args.seed, args.end_date, args.regenerate)
+    from demo.sandbox import Sandbox
+
+    print(f"starting the vendor sandbox for {args.data} ...", flush=True)
+    with (
+        Sandbox(args.data, page_size=args.page_size, port=args.port) as sandbox,
+        _environment(source_settings(args.data, world, sandbox.base_urls)),
+    ):
+        if args.ui:
+            return _serve_ui(sandbox.base_urls)
+        from orchestration.run import run_pipeline
+
+        return run_pipeline(
+            full_refresh=args.full_refresh,
+            label="DEMO product-ops warehouse (sample world)",
+            program="make run",
+        )
+
+
+def demo_environment(use_environment: bool, warehouse: Path | None) -> str | None:
+    """Point the demo at its own warehouse and Dagster home; a refusal message, or None.
+
+    Exported WAREHOUSE_PATH / DAGSTER_HOME (or those in `.env`) are the user's own: the demo
+    says it leaves them alone. WAREHOUSE=postgres is refused unless `--use-environment`: the
+    demo would write synthetic data into that server.
+    """
+    if use_environment:
+        print("demo: --use-environment, writing to the configured warehouse and DAGSTER_HOME")
+        return None
+    engine = (os.environ.get("WAREHOUSE") or "duckdb").strip().lower()
+    if engine == "postgres":
+        return (
+            "WAREHOUSE=postgres is set: the demo would load the synthetic sample world into that "
+            "server. Unset WAREHOUSE for the demo, use `make run-postgres` (a throwaway local "
+            "server), or `productops run` for your own data."
+        )
+    for name in ("WAREHOUSE_PATH", "DAGSTER_HOME", "MARTS_PATH"):
+        if os.environ.get(name):
+            print(f"demo: leaving {name}={os.environ[name]} alone (the demo writes data/demo/)")
+    os.environ["WAREHOUSE_PATH"] = str(warehouse or DEMO_WAREHOUSE)
+    os.environ["DAGSTER_HOME"] = str(DEMO_DAGSTER_HOME)
+    os.environ.pop("MARTS_PATH", None)  # published beside the demo warehouse
+    return None
+
+
+def _parse_args(argv: list[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m demo.run", description=__doc__)
+    parser.add_argument("--scale", type=float, default=float(os.environ.get("SCALE", "1")))
+    parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "42")))
+    parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="sample world folder")
+    parser.add_argument("--page-size", type=int, default=100, help="sandbox page size")
+    parser.add_argument("--port", type=int, default=0, help="sandbox port (default: any free)")
+    parser.add_argument(
+        "--end-date",
+        type=date.fromisoformat,
+        default=None,
+        help="last day of the sample world (default: yesterday, UTC)",
+    )
+    parser.add_argument(
+        "--ui",
+        action="store_true",
+        help="instead of running, open the Dagster UI with the sandbox serving the APIs",
+    )
+    parser.add_argument(
+        "--regenerate", action="store_true", help="write the sample world again even if present"
+    )
+    parser.add_argument(
+        "--full-refresh",
+        action="store_true",
+        help="rebuild the incremental dbt models from all history (dbt build --full-refresh)",
+    )
+    parser.add_argument(
+        "--warehouse", type=Path, default=None, help=f"demo DuckDB file (default {DEMO_WAREHOUSE})"
+    )
+    parser.add_argument(
+        "--use-environment",
+        action="store_true",
+        help="use WAREHOUSE, WAREHOUSE_PATH, DAGSTER_HOME as configured (tests, benches)",
+    )
+    return parser.parse_args(argv)
+
+
+def _ensure_world(
+    data: Path, scale: float, seed: int, end_date: date | None, regenerate: bool
+) -> dict[str, Any]:
+    """Reuse the world on disk when it was made with the same scale, seed (and end date)."""
+    manifest = data / "world.json"
+    if manifest.exists() and not regenerate:
+        world: dict[str, Any] = json.loads(manifest.read_text())
+        same_end = end_date is None or world.get("end_date") == end_date.isoformat()
+        if world.get("scale") == scale and world.get("seed") == seed and same_end:
+            print(f"sample world: reusing {data} (scale {scale}, seed {seed})", flush=True)
+            return world
+    from demo import generate_world
+
+    print(f"sample world: generating scale {scale}, seed {seed} into {data} ...", flush=True)
+    return generate_world(data, scale=scale, seed=seed, end_date=end_date)
+
+
+def _serve_ui(base_urls: dict[str, str]) -> int:
+    """Run `dagster dev` with the loaders pointed at the running sandbox, until Ctrl-C."""
+    import subprocess
+
+    from orchestration.run import prepare_dagster_home
+
+    prepare_dagster_home()
+    print(f"sandbox: {base_urls}")
+    print(f"dagster home: {os.environ['DAGSTER_HOME']}")
+    print("Dagster UI: http://127.0.0.1:3000 (Ctrl-C stops the UI and the sandbox)", flush=True)
+    dagster = Path(sys.executable).parent / "dagster"
+    command = [str(dagster), "dev", "-w", str(PROJECT_ROOT / "workspace.yaml"), "-h", "127.0.0.1"]
+    try:
+        return subprocess.run(command, cwd=PROJECT_ROOT, check=False).returncode
+    except KeyboardInterrupt:
+        return 0
+
+
+def source_settings(data: Path, world: dict[str, Any], base_urls: dict[str, str]) -> dict[str, str]:
+    """Dlt settings (env vars) that point every loader at the sample world and the sandbox."""
+    creds = world["sandbox"]
+    return {
+        "SOURCES__SEGMENT__BUCKET_URL": str(data / "events"),
+        "SOURCES__FILE_DROP__SURVEYS_URL": str(data / "file_drop" / "surveys"),
+        "SOURCES__FILE_DROP__LICENSES_URL": str(data / "file_drop" / "licenses"),
+        "SOURCES__ZENDESK__BASE_URL": base_urls["zendesk"],
+        "SOURCES__ZENDESK__EMAIL": creds["zendesk"]["email"],
+        "SOURCES__ZENDESK__API_TOKEN": creds["zendesk"]["api_token"],
+        "SOURCES__TYPEFORM__BASE_URL": base_urls["typeform"],
+        "SOURCES__TYPEFORM__FORM_ID": creds["typeform"]["form_id"],
+        "SOURCES__TYPEFORM__ACCESS_TOKEN": creds["typeform"]["access_token"],
+        "SOURCES__STRIPE__BASE_URL": base_urls["stripe"],
+        "SOURCES__STRIPE__API_KEY": creds["stripe"]["api_key"],
+    }
+
+
+@contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set env vars for the duration of the run and restore what was there."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,252 @@
+"""Crash recovery: runs whose process is gone are failed, their pool slots freed, leftovers killed.
+
+A run killed with SIGKILL (OOM killer, a closed laptop lid, `kill -9`) cannot clean up after
+itself: Dagster keeps it STARTED, it keeps its `warehouse` pool slot so every later run waits
+forever, and its child processes (dbt, log tailers) can outlive it, one of them holding DuckDB's
+write lock. Every runner process therefore
+
+- tags its runs with its own identity (`productops/process`: pid and start time, and the host),
+- exports that identity to its children (`PRODUCTOPS_RUN_PROCESS`), and
+- starts a watchdog outside its process group that kills those children when it dies.
+
+`reap_dead_runs` (called by each new run, while a run waits for the slot, and by the daemon's
+`reap_dead_runs` sensor) marks runs whose process is gone as failed, frees their slots and kills
+the processes they left behind, logging a line for each.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import psutil
+
+PROCESS_ENV = "PRODUCTOPS_RUN_PROCESS"
+PROCESS_TAG = "productops/process"
+HOST_TAG = "productops/host"
+# Runs a live process may still own; finished runs keep nothing.
+_UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
+
+
+def process_token(pid: int | None = None) -> str:
+    """`pid:start_time` of a process: unlike a bare pid, it never names a later process."""
+    process = psutil.Process(pid or os.getpid())
+    return f"{process.pid}:{process.create_time():.2f}"
+
+
+def token_alive(token: str) -> bool:
+    """Whether the process a token names still runs (a reused pid does not count)."""
+    try:
+        pid_text, started = token.split(":", 1)
+        process = psutil.Process(int(pid_text))
+        return abs(process.create_time() - float(started)) < 0.05 and (
+            process.status() != psutil.STATUS_ZOMBIE
+        )
+    except (ValueError, psutil.Error):
+        return False
+
+
+def run_tags() -> dict[str, str]:
+    """Tags that let any later process tell whether this process's run is still alive."""
+    return {PROCESS_TAG: process_token(), HOST_TAG: socket.gethostname()}
+
+
+def _engine_pid(instance: Any, run_id: str) -> int | None:
+    """The run worker's pid from Dagster's "Started process for run" event (daemon runs)."""
+    from dagster import DagsterEventType
+
+    records = instance.get_records_for_run(
+        run_id, of_type=DagsterEventType.ENGINE_EVENT, limit=20
+    ).records
+    for record in records:
+        data = record.event_log_entry.dagster_event.event_specific_data
+        pid = getattr(getattr(data, "metadata", {}).get("pid"), "value", None)
+        if pid is not None:
+            return int(pid)
+    return None
+
+
+def run_process_gone(instance: Any, record: Any) -> str | None:
+    """Why an unfinished run has no process any more, or None when it may still be running."""
+    run = record.dagster_run
+    tags = run.tags
+    host = socket.gethostname()
+    if tags.get(PROCESS_TAG):
+        if tags.get(HOST_TAG, host) != host:
+            return None  # another machine's run: its own runner or daemon looks after it
+        if token_alive(tags[PROCESS_TAG]):
+            return None
+        return f"its process {tags[PROCESS_TAG].split(':')[0]} is gone"
+    if run.status.value in ("NOT_STARTED", "STARTING"):
+        return None  # a queued or launching daemon run has no worker yet
+    pid = _engine_pid(instance, run.run_id)
+    if pid is None or instance.run_launcher.__class__.__name__ != "DefaultRunLauncher":
+        return None
+    try:
+        started = record.start_time or record.create_timestamp.timestamp()
+        if psutil.Process(pid).create_time() <= started + 1:
+            return None
+    except psutil.Error:
+        pass
+    return f"its run worker process {pid} is gone"
+
+
+def reap_dead_runs(instance: Any, log: Callable[[str], Any] = print) -> list[str]:
+    """Fail every unfinished run whose process is gone, free its pool slots, kill its leftovers."""
+    from dagster import DagsterRunStatus, RunsFilter
+
+    statuses = [DagsterRunStatus(status) for status in _UNFINISHED]
+    reaped: list[str] = []
+    for record in instance.get_run_records(filters=RunsFilter(statuses=statuses), limit=200):
+        try:
+            reason = run_process_gone(instance, record)
+        except Exception as error:  # noqa: BLE001 - one odd run must not stop the others' recovery
+            log(f"recovery: could not tell whether run {record.dagster_run.run_id} lives: {error}")
+            continue
+        if reason is None:
+            continue
+        run = record.dagster_run
+        message = (
+            f"run {run.run_id} ({run.job_name}) marked failed: {reason} (killed or crashed); "
+            "its warehouse pool slots are freed"
+        )
+        instance.report_run_failed(run, message=message)
+        if instance.event_log_storage.supports_global_concurrency_limits:
+            instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
+        log(f"recovery: {message}")
+        reaped.append(run.run_id)
+    for process in kill_orphans():
+        log(f"recovery: killed {process} left behind by a dead run")
+    return reaped
+
+
+def kill_orphans(token: str | None = None) -> list[str]:
+    """Kill this user's processes started by a runner that is gone (or by `token`'s runner)."""
+    killed: list[str] = []
+    uid = os.getuid()
+    for process in psutil.process_iter(["uids", "pid"]):
+        try:
+            if process.info["uids"] is None or process.info["uids"].real != uid:
+                continue
+            owner = process.environ().get(PROCESS_ENV)
+            if not owner or (owner != token if token else token_alive(owner)):
+                continue
+            description = f"process {process.pid} ({' '.join(process.cmdline())[:120]})"
+            process.send_signal(signal.SIGKILL)
+            killed.append(description)
+        except psutil.Error:
+            continue
+    return killed
+
+
+def start_watchdog() -> subprocess.Popen[bytes]:
+    """Tag this process's future children, and start a watchdog that kills them when it dies.
+
+    The watchdog runs in its own session, so a kill of the runner's process group spares it,
+    and it carries no tag, so it never kills itself.
+    """
+    token = process_token()
+    os.environ[PROCESS_ENV] = token
+    env = {key: value for key, value in os.environ.items() if key != PROCESS_ENV}
+    return subprocess.Popen(
+        [sys.executable, "-m", "orchestration.lib.recovery", "watch", token],
+        env=env,
+        start_new_session=True,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+
+
+def stop_watchdog(watchdog: subprocess.Popen[bytes]) -> None:
+    """The runner ended normally: the watchdog has nothing to do."""
+    watchdog.terminate()
+    try:
+        watchdog.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        watchdog.kill()
+
+
+def watch(token: str, interval: float = 0.25) -> int:
+    """Wait until the runner `token` names is gone, then kill every process it left behind."""
+    while token_alive(token):
+        time.sleep(interval)
+    for _ in range(3):  # a child forked in the last instant shows up a moment later
+        kill_orphans(token)
+        time.sleep(0.2)
+    return 0
+
+
+@contextmanager
+def report_slot_waits(
+    instance: Any, run_ids: set[str], pool: str, interval: float = 15.0
+) -> Iterator[None]:
+    """While `run_ids` wait for the pool, say which run holds it, and reap it if it died."""
+    import threading
+
+    stop = threading.Event()
+
+    def loop() -> None:
+        while not stop.wait(interval):
+            try:
+                info = instance.event_log_storage.get_concurrency_info(pool)
+                waiting = [p for p in info.pending_steps if p.run_id in run_ids]
+                holders = [c for c in info.claimed_slots if c.run_id not in run_ids]
+                if waiting and holders:
+                    holder = holders[0]
+                    print(
+                        f"waiting for run {holder.run_id} (step {holder.step_key}), which holds "
+                        f"the {pool} slot ...",
+                        flush=True,
+                    )
+                    reap_dead_runs(instance)
+            except Exception as error:  # noqa: BLE001 - progress output must never kill a run
+                print(f"(could not read the {pool} pool: {error})", flush=True)
+
+    thread = threading.Thread(target=loop, name="slot-wait-reporter", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+
+
+LOCK_PATTERN = re.compile(r"Conflicting lock is held in (?P<program>\S+) \(PID (?P<pid>\d+)\)")
+
+
+def explain_lock_error(message: str, path: str) -> str | None:
+    """For DuckDB's "Conflicting lock" error: who holds the warehouse, and how to free it."""
+    match = LOCK_PATTERN.search(message)
+    if not match:
+        return None
+    pid = int(match["pid"])
+    try:
+        process = psutil.Process(pid)
+        command = " ".join(process.cmdline())[:160]
+        owner = process.environ().get(PROCESS_ENV)
+    except psutil.Error:
+        return f"the warehouse {path} was locked by PID {pid}, which has exited since: run again"
+    if owner and not token_alive(owner):
+        return (
+            f"the warehouse {path} is locked by PID {pid} ({command}), left behind by a run "
+            f"that crashed: the next run kills it, or stop it now with `kill {pid}`"
+        )
+    return (
+        f"the warehouse {path} is locked by PID {pid} ({command}): DuckDB allows one writer; "
+        f"close that program (or `kill {pid}`) and run again"
+    )
+
+
+if __name__ == "__main__":
+    if len(sys.argv) == 3 and sys.argv[1] == "watch":
+        sys.exit(watch(sys.argv[2]))
+    print("usage: python -m orchestration.lib.recovery watch PID:START_TIME", file=sys.stderr)
+    sys.exit(2)

@@ -1,0 +1,387 @@
+"""One command for your own data (#11), the demo apart, and the pieces of crash recovery (#17).
+
+Fast tests of each piece; the slow one runs `python -m orchestration.run` on sources one of
+which refuses its credential, and checks that the marts still build and the summary says so.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from datetime import UTC, date, datetime
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import psutil
+import pytest
+from dagster._core.test_utils import instance_for_test
+
+from orchestration.lib import project, recovery
+from orchestration.lib.automation import initial_events_cursor, newer_event_files
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_production_layers_never_import_the_demo() -> None:
+    offenders = []
+    for package in ("ingestion", "orchestration"):
+        for path in sorted((PROJECT_ROOT / package).rglob("*.py")):
+            for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+                names: list[str] = []
+                if isinstance(node, ast.Import):
+                    names = [alias.name for alias in node.names]
+                elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                    names = [node.module]
+                offenders += [
+                    f"{path}:{node.lineno} {n}" for n in names if n.split(".")[0] == "demo"
+                ]
+    assert offenders == []
+
+
+def test_dotenv_is_read_and_exported_variables_win(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_file = tmp_path / ".env"
+    env_file.write_text(
+        "SOURCES__STRIPE__API_KEY=rk_from_env_file\n"
+        "WAREHOUSE_PATH=from-env-file.duckdb\n"
+        "DAGSTER_HOME=.home_from_env_file\n"
+        "SOURCES__ZENDESK__API_TOKEN=\n"
+    )
+    monkeypatch.setattr(project, "ENV_FILE", env_file)
+    monkeypatch.delenv("SOURCES__STRIPE__API_KEY", raising=False)
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("SOURCES__ZENDESK__API_TOKEN", raising=False)
+    monkeypatch.setenv("WAREHOUSE_PATH", "/exported/warehouse.duckdb")
+    assert project.load_project_env() == env_file
+    assert os.environ["SOURCES__STRIPE__API_KEY"] == "rk_from_env_file"
+    assert os.environ["WAREHOUSE_PATH"] == "/exported/warehouse.duckdb"
+    assert os.environ["DAGSTER_HOME"] == str(PROJECT_ROOT / ".home_from_env_file")
+    assert "SOURCES__ZENDESK__API_TOKEN" not in os.environ
+
+
+def test_demo_writes_its_own_warehouse_whatever_is_exported(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from demo.run import DEMO_DAGSTER_HOME, DEMO_WAREHOUSE, demo_environment
+
+    monkeypatch.setenv("WAREHOUSE_PATH", "/srv/company/warehouse.duckdb")
+    monkeypatch.setenv("DAGSTER_HOME", "/srv/company/dagster")
+    monkeypatch.delenv("WAREHOUSE", raising=False)
+    assert demo_environment(use_environment=False, warehouse=None) is None
+    assert os.environ["WAREHOUSE_PATH"] == str(DEMO_WAREHOUSE)
+    assert os.environ["DAGSTER_HOME"] == str(DEMO_DAGSTER_HOME)
+    assert "leaving WAREHOUSE_PATH=/srv/company/warehouse.duckdb alone" in capsys.readouterr().out
+
+
+def test_demo_refuses_a_postgres_warehouse(monkeypatch: pytest.MonkeyPatch) -> None:
+    from demo.run import demo_environment
+
+    monkeypatch.setenv("WAREHOUSE", "postgres")
+    refusal = demo_environment(use_environment=False, warehouse=None)
+    assert refusal is not None and "make run-postgres" in refusal
+    assert "productops run" in refusal
+
+
+def test_events_sensor_first_cursor_skips_files_already_loaded(tmp_path: Path) -> None:
+    loaded_at = datetime(2026, 3, 1, 12, 0, tzinfo=UTC).timestamp()
+    for name, mtime in (("old.jsonl", loaded_at - 3600), ("new.jsonl", loaded_at + 60)):
+        (tmp_path / name).write_text("{}\n")
+        os.utime(tmp_path / name, (mtime, mtime))
+    files, cursor = newer_event_files(str(tmp_path), initial_events_cursor(loaded_at))
+    assert [Path(url).name for url in files] == ["new.jsonl"]
+    assert cursor is not None
+    assert datetime.fromisoformat(cursor).timestamp() == pytest.approx(loaded_at + 60)
+    assert newer_event_files(str(tmp_path), cursor)[0] == []
+    # No events load yet: every file is new.
+    assert len(newer_event_files(str(tmp_path), initial_events_cursor(None))[0]) == 2
+
+
+def test_old_dbt_target_folders_are_pruned(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target = tmp_path / "target"
+    for index in range(8):
+        folder = target / f"productops_dbt-run{index}-abc"
+        folder.mkdir(parents=True)
+        os.utime(folder, (1_000_000 + index, 1_000_000 + index))
+    (target / "compiled").mkdir()
+    monkeypatch.setattr(project, "DBT_PROJECT_DIR", tmp_path)
+    removed = project.prune_dbt_targets(keep=5)
+    assert sorted(p.name for p in removed) == [f"productops_dbt-run{i}-abc" for i in range(3)]
+    assert sorted(p.name for p in target.iterdir()) == [
+        "compiled",
+        *[f"productops_dbt-run{i}-abc" for i in range(3, 8)],
+    ]
+
+
+def _dead_token() -> str:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    token = recovery.process_token(child.pid)
+    child.kill()
+    child.wait()
+    return token
+
+
+def _add_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
+    from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
+
+    run_id = str(uuid.uuid4())
+    instance.add_run(
+        DagsterRun(
+            job_name="build_marts", run_id=run_id, status=DagsterRunStatus.STARTED, tags=tags
+        )
+    )
+    return run_id
+
+
+def test_a_dead_run_is_failed_its_slot_freed_and_its_children_killed() -> None:
+    dead = _dead_token()
+    host = recovery.socket.gethostname()
+    leftover = subprocess.Popen(
+        [sys.executable, "-c", "import time; time.sleep(60)"],
+        env={**os.environ, recovery.PROCESS_ENV: dead},
+    )
+    lines: list[str] = []
+    with instance_for_test() as instance:
+        instance.event_log_storage.set_concurrency_slots("warehouse", 1)
+        dead_run = _add_run(instance, {recovery.PROCESS_TAG: dead, recovery.HOST_TAG: host})
+        live_run = _add_run(instance, recovery.run_tags())
+        other_host = _add_run(
+            instance, {recovery.PROCESS_TAG: dead, recovery.HOST_TAG: "elsewhere"}
+        )
+        claim = instance.event_log_storage.claim_concurrency_slot("warehouse", dead_run, "dbt")
+        assert claim.is_claimed
+
+        assert recovery.reap_dead_runs(instance, lines.append) == [dead_run]
+
+        status = {
+            r: instance.get_run_by_id(r).status.value for r in (dead_run, live_run, other_host)
+        }  # type: ignore[union-attr]
+        assert status == {dead_run: "FAILURE", live_run: "STARTED", other_host: "STARTED"}
+        info = instance.event_log_storage.get_concurrency_info("warehouse")
+        assert info.claimed_slots == []
+    assert any(f"run {dead_run} (build_marts) marked failed" in line for line in lines), lines
+    assert leftover.wait(timeout=10) == -signal.SIGKILL
+    assert any(f"process {leftover.pid}" in line for line in lines), lines
+
+
+def test_waiting_for_the_slot_names_the_run_that_holds_it(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    with instance_for_test() as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("warehouse", 1)
+        holder = _add_run(instance, recovery.run_tags())
+        waiter = _add_run(instance, recovery.run_tags())
+        assert storage.claim_concurrency_slot("warehouse", holder, "segment_raw").is_claimed
+        assert not storage.claim_concurrency_slot("warehouse", waiter, "zendesk_raw").is_claimed
+        with recovery.report_slot_waits(instance, {waiter}, "warehouse", interval=0.1):
+            time.sleep(0.6)
+    out = capsys.readouterr().out
+    assert f"waiting for run {holder} (step segment_raw), which holds the warehouse slot" in out
+
+
+def test_a_stale_duckdb_lock_names_the_pid_and_the_fix(tmp_path: Path) -> None:
+    path = tmp_path / "warehouse.duckdb"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); "
+            "time.sleep(60)",
+        ],
+        env={**os.environ, recovery.PROCESS_ENV: _dead_token()},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
+        with pytest.raises(duckdb.IOException) as raised:
+            duckdb.connect(str(path))
+        message = str(raised.value)
+        hint = recovery.explain_lock_error(message, str(path))
+        assert hint is not None
+        assert f"PID {holder.pid}" in hint and f"kill {holder.pid}" in hint
+        assert "left behind by a run that crashed" in hint
+    finally:
+        holder.kill()
+        holder.wait()
+    assert recovery.explain_lock_error("Catalog Error: no such table", str(path)) is None
+
+
+def test_summary_names_the_failed_source_warnings_and_rejects(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration import run
+
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
+    monkeypatch.delenv("WAREHOUSE", raising=False)
+    with duckdb.connect(str(tmp_path / "warehouse.duckdb")) as con:
+        for schema, rows in (("raw_stripe", 0), ("raw_zendesk", 3), ("raw_segment", 2)):
+            con.execute(f"create schema {schema}")
+            con.execute(
+                f"create table {schema}.rejected_records as select range as id from range({rows})"
+            )
+    outcome = {
+        "success": False,
+        "run_ids": ["a", "b"],
+        "checks_passed": ["marts/dim_accounts:unique_account_id"],
+        "checks_warned": [
+            {
+                "name": "raw_stripe/customers:great_expectations",
+                "description": "Stripe customers suite",
+                "counts": "unresolved_accounts=4",
+            }
+        ],
+        "checks_failed": [],
+        "failed_sources": {"stripe": "HTTP 401: set SOURCES__STRIPE__API_KEY"},
+        "step_failures": [],
+    }
+    text = run.summary(outcome, 1.0, "test")
+    assert "checks: 1 passed, 1 warned, 0 failed" in text
+    assert (
+        "  WARN raw_stripe/customers:great_expectations: Stripe customers suite "
+        "(unresolved_accounts=4)" in text
+    )
+    assert "rejected records: 5 (raw_segment 2, raw_zendesk 3)" in text
+    assert "source FAILED: stripe: HTTP 401: set SOURCES__STRIPE__API_KEY" in text
+    assert run.outcome_exit_code(outcome) == 1
+    only_warnings = {**outcome, "success": True, "failed_sources": {}}
+    assert run.outcome_exit_code(only_warnings) == 0
+
+
+@pytest.mark.slow
+def test_a_failed_source_still_lets_the_marts_build(tmp_path: Path) -> None:
+    from demo import generate_world
+    from demo.run import source_settings
+    from demo.sandbox import Sandbox
+
+    world = tmp_path / "world"
+    manifest = generate_world(world, scale=0.05, seed=5, end_date=date(2026, 3, 31))
+    warehouse = tmp_path / "warehouse.duckdb"
+
+    def run(sandbox: Sandbox, **overrides: str) -> tuple[int, str]:
+        env = {key: value for key, value in os.environ.items() if key != recovery.PROCESS_ENV}
+        env.update(source_settings(world, manifest, sandbox.base_urls))
+        env.update(WAREHOUSE_PATH=str(warehouse), DAGSTER_HOME=str(tmp_path / "dagster_home"))
+        env.update(overrides)
+        env.pop("WAREHOUSE", None)
+        env.pop("MARTS_PATH", None)
+        result = subprocess.run(
+            [sys.executable, "-m", "orchestration.run"],
+            cwd=PROJECT_ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+            check=False,
+        )
+        return result.returncode, result.stdout + result.stderr
+
+    def marts() -> dict[str, int]:
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            tables = con.execute(
+                "select table_name from information_schema.tables where table_schema = 'marts'"
+            ).fetchall()
+            return {
+                t: con.execute(f'select count(*) from marts."{t}"').fetchall()[0][0]
+                for (t,) in tables
+            }
+
+    with Sandbox(world, page_size=50) as sandbox:
+        code, output = run(sandbox)
+        assert code == 0, output[-4000:]
+        first = marts()
+        # Stripe now refuses the key: its step fails, the marts still build from the rest.
+        code, output = run(sandbox, SOURCES__STRIPE__API_KEY="rk_test_revoked")
+    assert code == 1, output[-4000:]
+    assert "source FAILED: stripe:" in output, output[-4000:]
+    assert "source FAILED: zendesk" not in output
+    assert "the marts were built from what the other sources loaded" in output
+    assert "step FAILED" not in output, output[-4000:]
+    assert first["fct_active_users_daily"] == 90
+    assert marts() == first
+
+
+def test_events_sensor_right_after_a_run_requests_nothing_already_loaded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestration.definitions import defs
+
+    landing = tmp_path / "events"
+    landing.mkdir()
+    old = landing / "part-0000.jsonl"
+    old.write_text('{"type": "track"}\n')
+    os.utime(old, (time.time() - 600, time.time() - 600))
+    monkeypatch.setenv("SOURCES__SEGMENT__BUCKET_URL", str(landing))
+    sensor = defs.resolve_sensor_def("new_event_files")
+    with instance_for_test() as instance:
+        instance.report_runless_asset_event(dg.AssetMaterialization(["raw_segment", "events"]))
+        with dg.build_sensor_context(instance=instance, definitions=defs) as context:
+            first = sensor.evaluate_tick(context)
+        assert first.run_requests == [] and first.cursor is not None
+        new = landing / "part-0001.jsonl"
+        new.write_text('{"type": "track"}\n')
+        os.utime(new, (time.time() + 5, time.time() + 5))
+        with dg.build_sensor_context(
+            instance=instance, cursor=first.cursor, definitions=defs
+        ) as context:
+            second = sensor.evaluate_tick(context)
+    assert [r.tags["new_files"] for r in second.run_requests] == ["1"]
+
+
+def test_a_daemon_run_whose_worker_died_is_failed_too() -> None:
+    from dagster._core.events import EngineEventData
+
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    with instance_for_test() as instance:
+        assert type(instance.run_launcher).__name__ == "DefaultRunLauncher"
+        worker_died = _add_run(instance, {})
+        worker_lives = _add_run(instance, {})
+        for run_id, pid in ((worker_died, child.pid), (worker_lives, os.getpid())):
+            run = instance.get_run_by_id(run_id)
+            assert run is not None
+            instance.report_engine_event(
+                "Started process for run", run, EngineEventData.in_process(pid)
+            )
+        child.kill()
+        child.wait()
+        assert recovery.reap_dead_runs(instance, lambda line: None) == [worker_died]
+        lives = instance.get_run_by_id(worker_lives)
+        assert lives is not None and lives.status.value == "STARTED"
+
+
+def test_the_watchdog_kills_a_killed_runners_children() -> None:
+    script = (
+        "import subprocess, sys, time\n"
+        "from orchestration.lib.recovery import start_watchdog\n"
+        "start_watchdog()\n"
+        "child = subprocess.Popen(['sleep', '60'], start_new_session=True)\n"
+        "print(child.pid, flush=True)\n"
+        "time.sleep(60)\n"
+    )
+    runner = subprocess.Popen(
+        [sys.executable, "-c", script], cwd=PROJECT_ROOT, stdout=subprocess.PIPE, text=True
+    )
+    assert runner.stdout is not None
+    grandchild = int(runner.stdout.readline())
+    assert recovery.PROCESS_ENV in psutil.Process(grandchild).environ()
+    runner.kill()  # SIGKILL: no cleanup code of the runner runs
+    runner.wait()
+    deadline = time.monotonic() + 15
+    while _alive(grandchild) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    # Its own session: a process-group kill would have missed it; the watchdog did not.
+    assert not _alive(grandchild)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
