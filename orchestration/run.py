@@ -33,6 +33,7 @@ from ingestion.common import (
 )
 from orchestration.lib.project import WAREHOUSE_POOL, load_project_env
 from orchestration.lib.publish import published_path
+from orchestration.lib.report import docs_path, report_path
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
@@ -333,15 +334,19 @@ def summary(outcome: dict[str, Any], seconds: float, label: str, ui: str = "dags
             f'  .venv/bin/python -c "import duckdb; '
             f"duckdb.connect('{published_path()}', read_only=True).sql('{example}').show()\""
         )
+    report, docs = report_path(), docs_path()
     lines += [
         f"elapsed: {seconds:.1f} s",
         f"warehouse: {describe_warehouse()}",
-        marts,
         f"dagster runs: {', '.join(outcome['run_ids'])} ({status})",
         "",
         "next:",
         f"  {ui:<14} # Dagster UI on http://127.0.0.1:3000 (lineage, checks, these runs)",
         query,
+        "",
+        f"report (open in a browser): {report if report.exists() else 'not written this run'}",
+        f"dbt docs (every model and metric): {docs if docs.exists() else 'not written this run'}",
+        marts,
     ]
     return "\n".join(lines)
 

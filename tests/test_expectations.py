@@ -154,8 +154,13 @@ def test_every_expectation_has_a_severity_and_keys_block() -> None:
             severity = severity_of(expectation)
             assert expectation["meta"]["why"], (s.name, expectation)
             kind = expectation["type"]
+            # A ticket may carry several metric records; staging keeps the latest (METRICS.md).
+            several_allowed = (s.name, expectation["kwargs"].get("column")) == (
+                "raw_zendesk__ticket_metrics",
+                "ticket_id",
+            )
             if kind in {"expect_column_values_to_be_unique", "expect_column_max_to_be_between"}:
-                assert severity == "error", (s.name, expectation)
+                assert (severity == "error") != several_allowed, (s.name, expectation)
             if kind == "expect_column_values_to_not_be_null":
                 column = expectation["kwargs"]["column"]
                 assert (severity == "error") == (column in s.required_columns), (s.name, column)

@@ -251,6 +251,14 @@ def test_summary_names_the_failed_source_warnings_and_rejects(
     assert "rejected records: 5 (raw_segment 2, raw_zendesk 3)" in text
     assert "source FAILED: stripe: HTTP 401: set SOURCES__STRIPE__API_KEY" in text
     assert run.outcome_exit_code(outcome) == 1
+    # It ends with where to look: the report, the docs, the published marts.
+    monkeypatch.setenv("REPORTS_DIR", str(tmp_path / "reports"))
+    (tmp_path / "reports").mkdir()
+    (tmp_path / "reports" / "latest.html").write_text("<html></html>")
+    tail = run.summary(outcome, 1.0, "test").splitlines()[-3:]
+    assert tail[0] == f"report (open in a browser): {tmp_path / 'reports' / 'latest.html'}"
+    assert tail[1] == "dbt docs (every model and metric): not written this run"
+    assert tail[2].startswith("published marts (what analysts and BI open): ")
     only_warnings = {**outcome, "success": True, "failed_sources": {}}
     assert run.outcome_exit_code(only_warnings) == 0
 

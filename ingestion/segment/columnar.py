@@ -212,7 +212,8 @@ def _typed_columns(aliases: dict[str, str], extra_keys: list[str], bounds: Bound
     checks: list[str] = ["plain"]
     outputs: list[str] = []
     for key, column in TEXT_FIELDS.items():
-        outputs.append(f"nullif({aliases[key]}, '') as {column}")
+        # spaces only is no id, as in the per-line path (`helpers._text`)
+        outputs.append(f"case when trim({aliases[key]}) <> '' then {aliases[key]} end as {column}")
     # What EventBatch.add rejects: such a file goes to the per-line path, which says why.
     checks.append("message_id is not null")
     checks.append("type is not null")
@@ -235,10 +236,13 @@ def _typed_columns(aliases: dict[str, str], extra_keys: list[str], bounds: Bound
         f"({context} is null or not {is_object} or {group} is null or {group} = 'null' or "
         f"{group}[1] = '\"' or {_kind(group)} = 'bigint')"
     )
-    outputs.append(
-        f"case when {is_object} and {group} is not null and {group} <> 'null' then nullif("
+    group_text = (
         f"case when {group}[1] = '\"' then substr({group}, 2, length({group}) - 2) "
-        f"else {group} end, '') end as context_group_id"
+        f"else {group} end"
+    )
+    outputs.append(
+        f"case when {is_object} and {group} is not null and {group} <> 'null' "
+        f"and trim({group_text}) <> '' then {group_text} end as context_group_id"
     )
     for key, column in JSON_FIELDS.items():
         outputs.append(f"{aliases[key]} as {column}")

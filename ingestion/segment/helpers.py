@@ -73,9 +73,11 @@ def parse_timestamp(value: Any, field_name: str) -> datetime:
 def _text(value: Any) -> str | None:
     """Ids may arrive as numbers (their decimal text); an empty string is an absent id.
 
+    So is a string of spaces: staging trims ids (`nullif_empty`), so loading one would make the
+    record vanish there instead of being set aside here with its reason.
     An object, array or boolean is no id: its text would be a repr no join could match.
     """
-    if value is None or value == "":
+    if value is None or (isinstance(value, str) and not value.strip(" ")):
         return None
     if isinstance(value, str):
         return value

@@ -109,6 +109,10 @@ def segment_cases() -> Iterator[Case]:
     yield case(k, [event(k, 1, type=DROP), event(k, 2)], ["type is missing"], [2])
     k = "seg_no_user_or_anonymous"
     yield case(k, [event(k, 1, userId=DROP), event(k, 2)], ["neither userId nor anonymousId"], [2])
+    k = "seg_spaces_only_message_id"  # staging trims ids: set aside here, not lost there
+    yield case(k, [event(k, 1, messageId="  "), event(k, 2)], ["messageId is missing"], [2])
+    k = "seg_spaces_only_user_id"
+    yield case(k, [event(k, 1, userId=" "), event(k, 2)], ["neither userId nor anonymousId"], [2])
     k = "seg_bad_timestamp"
     yield case(
         k, [event(k, 1, timestamp="05/01/2026 10:00"), event(k, 2)], ["not an ISO-8601"], [2]
