@@ -195,10 +195,13 @@ def collect_outcome(results: Iterable[Any], check_descriptions: dict[str, str]) 
                 if data.passed:
                     passed.append(name)
                     continue
+                said = (data.description or "").splitlines()
                 entry = {
                     "name": name,
-                    "description": check_descriptions.get(name, "") or (data.description or ""),
+                    "description": check_descriptions.get(name, "") or (said[0] if said else ""),
                     "counts": _counts(data.metadata),
+                    # what failed, one line each (a GX check names expectation, column, counts)
+                    "details": [line[2:] for line in said if line.startswith("- ")],
                 }
                 (warned if data.severity.value == "WARN" else failed).append(entry)
             elif event.event_type_value == "STEP_FAILURE":
@@ -302,6 +305,8 @@ def summary(outcome: dict[str, Any], seconds: float, label: str, ui: str = "dags
             detail = f" ({entry['counts']})" if entry["counts"] else ""
             about = f": {entry['description'][:100]}" if entry["description"] else ""
             lines.append(f"  {tag} {entry['name']}{about}{detail}")
+            shown = entry.get("details", [])[:5]
+            lines.extend(f"      {line[:160]}" for line in shown)
     total = sum(rejected.values())
     by_source = ", ".join(f"{schema} {rows:,}" for schema, rows in rejected.items() if rows)
     lines.append(

@@ -236,6 +236,9 @@ def test_summary_names_the_failed_source_warnings_and_rejects(
                 "name": "raw_stripe/customers:great_expectations",
                 "description": "Stripe customers suite",
                 "counts": "unresolved_accounts=4",
+                "details": [
+                    "WARN expect_column_values_to_not_be_null(metadata__account_id): 4 of 9 rows"
+                ],
             }
         ],
         "checks_failed": [],
@@ -247,6 +250,9 @@ def test_summary_names_the_failed_source_warnings_and_rejects(
     assert (
         "  WARN raw_stripe/customers:great_expectations: Stripe customers suite "
         "(unresolved_accounts=4)" in text
+    )
+    assert (
+        "      WARN expect_column_values_to_not_be_null(metadata__account_id): 4 of 9 rows" in text
     )
     assert "rejected records: 5 (raw_segment 2, raw_zendesk 3)" in text
     assert "source FAILED: stripe: HTTP 401: set SOURCES__STRIPE__API_KEY" in text
