@@ -237,8 +237,7 @@ def _typed_columns(aliases: dict[str, str], extra_keys: list[str], bounds: Bound
         f"{group}[1] = '\"' or {_kind(group)} = 'bigint')"
     )
     group_text = (
-        f"case when {group}[1] = '\"' then substr({group}, 2, length({group}) - 2) "
-        f"else {group} end"
+        f"case when {group}[1] = '\"' then substr({group}, 2, length({group}) - 2) else {group} end"
     )
     outputs.append(
         f"case when {is_object} and {group} is not null and {group} <> 'null' "

@@ -162,9 +162,14 @@ class Outcome:
         lines = [f"{head} ({self.evaluated} expectations on {self.rows} rows)"]
         for failure in self.blocking_failures + self.warnings:
             level = "ERROR" if failure["severity"] == "error" else "WARN"
+            observed = failure["observed"]
+            if failure["expectation"] == "expect_column_values_to_not_be_null" and isinstance(
+                observed, dict
+            ):
+                observed = {**observed, "sample": None}  # the unexpected values are all nulls
             lines.append(
                 f"- {level} {failure['expectation']}({failure['column']}): "
-                f"{_observed_text(failure['observed'])}"
+                f"{_observed_text(observed)}"
             )
         return "\n".join(lines)
 
