@@ -5,9 +5,19 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 SCALE ?= 1
 
-.PHONY: install run test test-fast ui lint bench clean postgres-server run-postgres postgres-stop
+.PHONY: install install-run run test test-fast ui lint bench clean java postgres-server run-postgres postgres-stop superset
 
-# (Re)install when pyproject.toml changes; the stamp keeps repeated runs instant.
+# (Re)install when pyproject.toml changes; the stamps keep repeated runs instant. `make run`
+# installs what running needs (plus the Spark extra when WAREHOUSE=spark); `make test` and the
+# other developer targets install the dev extra, which includes Spark (the tests cover it).
+EXTRAS := $(if $(filter spark,$(WAREHOUSE)),[spark],)
+RUN_STAMP := $(VENV)/.installed-run$(if $(EXTRAS),-spark,)
+$(RUN_STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.$(EXTRAS)'
+	touch '$@'
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
@@ -15,15 +25,16 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 install: $(STAMP)
+install-run: $(RUN_STAMP)
 
 ## DEMO: sample world in (data/sample), marts out (data/demo/), checks run; prints a summary.
 ## SCALE=10 for a bigger world. Your own sources: `productops run` (README).
-run: install
+run: install-run $(if $(filter spark,$(WAREHOUSE)),java)
 	$(BIN)/python -m demo.run --scale $(SCALE)
 
 ## The whole test suite, slow end-to-end tests included, on DuckDB and on a throwaway
 ## PostgreSQL server (installed from Debian's packages when missing).
-test: install postgres-server
+test: install postgres-server java
 	$(BIN)/python -m pytest
 
 ## Everything but the tests marked slow.
@@ -32,8 +43,17 @@ test-fast: install
 
 ## DEMO Dagster UI on http://127.0.0.1:3000 with the vendor sandbox serving the sample APIs.
 ## Your own sources: `.venv/bin/dagster dev` (README, "Running on your own data").
-ui: install
+ui: install-run
 	$(BIN)/python -m demo.run --scale $(SCALE) --ui --port 8765
+
+## A local Superset with the ready "Product ops" dashboard on the published marts (docs/bi.md),
+## in its own venv under data/superset/. MARTS=path/to/analytics.duckdb for another file.
+superset:
+	bash bi/superset/setup.sh $(MARTS)
+
+## Java 17 (apt-get install openjdk-17-jre-headless) when missing, for WAREHOUSE=spark (docs/spark.md).
+java:
+	@bash tools/install_java.sh
 
 ## PostgreSQL server binaries (apt-get install postgresql) when missing.
 postgres-server:
@@ -42,7 +62,7 @@ postgres-server:
 PG_DIR := data/postgres
 ## `make run` on a local throwaway PostgreSQL server in data/postgres (WAREHOUSE=postgres),
 ## left running so that you can query it; `make postgres-stop` stops and deletes it.
-run-postgres: install postgres-server
+run-postgres: install-run postgres-server
 	$(BIN)/python -m tools.pg_cluster ensure $(PG_DIR) > /dev/null
 	eval "$$($(BIN)/python -m tools.pg_cluster env $(PG_DIR))" && \
 		$(BIN)/python -m demo.run --scale $(SCALE) --use-environment

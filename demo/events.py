@@ -322,7 +322,7 @@ def segment_shape(rng: np.random.Generator) -> dict[str, bool]:
 
     Teams send Segment's layout or RudderStack's (extra `channel`, `rudderId`,
     `originalTimestamp`, `integrations`), and some libraries send numeric `messageId`s; the
-    loader must take them all (SOURCES.md section 1). The seed is read from the generator's
+    loader must take them all (the Segment Spec). The seed is read from the generator's
     seed sequence, so no draw changes; seed 42, the demo's, keeps Segment's plain shape.
     """
     seed = rng.bit_generator.seed_seq.entropy  # type: ignore[attr-defined]

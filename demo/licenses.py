@@ -202,7 +202,7 @@ def _vary_stripe_shapes(
     shapes: np.random.Generator,
     t0: int,
 ) -> dict[str, int]:
-    """Vary record shapes by seed as Stripe's API reference allows (SOURCES.md section 4a).
+    """Vary record shapes by seed as Stripe's API reference allows.
 
     Some subscriptions carry their seats in two items of the same price, and then, as Stripe
     does, no top-level `quantity` or `plan` (null or absent); some items lack the deprecated

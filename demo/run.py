@@ -14,13 +14,16 @@ import argparse
 import json
 import os
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import date
 from pathlib import Path
 from typing import Any
 
-from ingestion.common import PROJECT_ROOT
+from ingestion.settings import (
+    PROJECT_ROOT,
+    SPARK_BUCKET_SETTING,
+    WarehouseSettingError,
+    warehouse_engine,
+)
 
 DEMO_DIR = PROJECT_ROOT / "data" / "demo"
 DEFAULT_DATA_DIR = PROJECT_ROOT / "data" / "sample"
@@ -31,7 +34,7 @@ BANNER = "DEMO: sample world (synthetic data) served by the local vendor sandbox
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; exit 1 when a step or a check failed, 2 on a refused setting."""
-    from orchestration.lib.project import load_project_env
+    from orchestration.lib.project import load_project_env, scoped_env
 
     args = _parse_args(argv)
     load_project_env()
@@ -46,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     print(f"starting the vendor sandbox for {args.data} ...", flush=True)
     with (
         Sandbox(args.data, page_size=args.page_size, port=args.port) as sandbox,
-        _environment(source_settings(args.data, world, sandbox.base_urls)),
+        scoped_env(source_settings(args.data, world, sandbox.base_urls)),
     ):
         if args.ui:
             return _serve_ui(sandbox.base_urls)
@@ -69,16 +72,20 @@ def demo_environment(use_environment: bool, warehouse: Path | None) -> str | Non
     if use_environment:
         print("demo: --use-environment, writing to the configured warehouse and DAGSTER_HOME")
         return None
-    engine = (os.environ.get("WAREHOUSE") or "duckdb").strip().lower()
+    try:
+        engine = warehouse_engine()
+    except WarehouseSettingError as error:
+        return str(error)
     if engine == "postgres":
         return (
             "WAREHOUSE=postgres is set: the demo would load the synthetic sample world into that "
             "server. Unset WAREHOUSE for the demo, use `make run-postgres` (a throwaway local "
             "server), or `productops run` for your own data."
         )
-    for name in ("WAREHOUSE_PATH", "DAGSTER_HOME", "MARTS_PATH"):
+    for name in ("WAREHOUSE_PATH", "DAGSTER_HOME", "MARTS_PATH", SPARK_BUCKET_SETTING):
         if os.environ.get(name):
             print(f"demo: leaving {name}={os.environ[name]} alone (the demo writes data/demo/)")
+    os.environ.pop(SPARK_BUCKET_SETTING, None)  # WAREHOUSE=spark: Parquet in data/demo/parquet
     os.environ["WAREHOUSE_PATH"] = str(warehouse or DEMO_WAREHOUSE)
     os.environ["DAGSTER_HOME"] = str(DEMO_DAGSTER_HOME)
     os.environ.pop("MARTS_PATH", None)  # published beside the demo warehouse
@@ -173,21 +180,6 @@ def source_settings(data: Path, world: dict[str, Any], base_urls: dict[str, str]
         "SOURCES__STRIPE__BASE_URL": base_urls["stripe"],
         "SOURCES__STRIPE__API_KEY": creds["stripe"]["api_key"],
     }
-
-
-@contextmanager
-def _environment(values: dict[str, str]) -> Iterator[None]:
-    """Set env vars for the duration of the run and restore what was there."""
-    previous = {key: os.environ.get(key) for key in values}
-    os.environ.update(values)
-    try:
-        yield
-    finally:
-        for key, value in previous.items():
-            if value is None:
-                os.environ.pop(key, None)
-            else:
-                os.environ[key] = value
 
 
 if __name__ == "__main__":

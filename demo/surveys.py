@@ -278,7 +278,7 @@ def write_surveys(model: Model, rng: np.random.Generator, out: Path) -> tuple[di
 def _vary_response_shapes(
     responses: list[dict[str, Any]], shapes: np.random.Generator
 ) -> dict[str, int]:
-    """Vary response shapes by seed as Typeform documents them (SOURCES.md section 3a).
+    """Vary response shapes by seed as Typeform documents them (Responses API reference).
 
     Some seeds leave out `response_id` (the `token` is the same id) or `metadata`, and send a
     response without a user as hidden fields without `user_id` instead of an empty one. The

@@ -1,6 +1,6 @@
 """Zendesk Support objects of the sample world: organizations, tickets, metrics, CSAT ratings.
 
-Shapes follow the real API records in shared/realdata/zendesk. Each ticket's lifecycle is
+Shapes follow real Zendesk API records. Each ticket's lifecycle is
 drawn first (created -> first reply -> solved -> closed), and the ticket's status, its
 metric record and its rating are all read from that one timeline, so nothing is solved
 before it was created and `solved_at` agrees with the status.
@@ -292,7 +292,7 @@ EARLIER_STATUS = {"open": "new", "pending": "open", "hold": "open", "solved": "o
 def _vary_ticket_shapes(
     tickets: list[dict[str, Any]], shapes: np.random.Generator
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The export's view of the tickets, in shapes that vary by seed (SOURCES.md section 2).
+    """The export's view of the tickets, in shapes that vary by seed (Zendesk's API reference).
 
     The incremental export returns a ticket once per change, so some tickets come with
     earlier versions before their final one: one at creation (status `new`), and sometimes

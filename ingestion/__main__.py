@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from ingestion.common import WarehouseSettingError, describe_warehouse
+from ingestion.settings import WarehouseSettingError, describe_warehouse
 from ingestion.sources import BY_NAME, SOURCE_SYSTEMS
 
 

@@ -2,30 +2,37 @@
 
 from __future__ import annotations
 
-import importlib
 import time
 from dataclasses import dataclass, field
+from types import ModuleType
 from typing import Any
 
-from ingestion.common import REJECTS_TABLE
+from ingestion import file_drop, segment, stripe, typeform, zendesk
+from ingestion.rejects import REJECTS_TABLE
 
 
 @dataclass(frozen=True)
 class SourceSystem:
-    """One source system: a dlt source package landing raw tables in one dataset."""
+    """One source system: a dlt source package landing raw tables in one dataset.
+
+    `api` is the one answer to "is this a vendor API": API sources load hourly, are retried
+    when the vendor fails (never when it refuses the credentials) and must be fresh within
+    hours; files load daily and as they land.
+    """
 
     name: str
-    module: str
+    package: ModuleType
     dataset: str
     tables: tuple[str, ...]
     description: str
     kind: str
+    api: bool
 
     def load(self, **kwargs: Any) -> LoadResult:
         """Run the package's `load()` and count what landed and what was set aside."""
         started = time.monotonic()
         counts: dict[str, int] = {}  # summed over every dlt load the package runs
-        importlib.import_module(self.module).load(row_counts=counts, **kwargs)
+        self.package.load(row_counts=counts, **kwargs)
         rows = {t: n for t, n in counts.items() if not t.startswith("_dlt") and t != REJECTS_TABLE}
         return LoadResult(
             source=self.name,
@@ -48,43 +55,49 @@ class LoadResult:
 SOURCE_SYSTEMS: tuple[SourceSystem, ...] = (
     SourceSystem(
         name="segment",
-        module="ingestion.segment",
+        package=segment,
         dataset="raw_segment",
         tables=("events",),
         description="Product usage events (Segment Spec) from the landing folder or bucket.",
         kind="segment",
+        api=False,
     ),
     SourceSystem(
         name="zendesk",
-        module="ingestion.zendesk",
+        package=zendesk,
         dataset="raw_zendesk",
         tables=("tickets", "ticket_metrics", "satisfaction_ratings", "organizations"),
         description="Support tickets, their metrics, CSAT ratings and organizations (Zendesk API).",
         kind="zendesk",
+        api=True,
     ),
     SourceSystem(
         name="typeform",
-        module="ingestion.typeform",
+        package=typeform,
         dataset="raw_typeform",
         tables=("responses",),
         description="NPS survey responses (Typeform Responses API).",
         kind="typeform",
+        api=True,
     ),
     SourceSystem(
         name="stripe",
-        module="ingestion.stripe",
+        package=stripe,
         dataset="raw_stripe",
         tables=("subscriptions", "customers"),
         description="Subscriptions (seats sold) and customers (Stripe API).",
         kind="stripe",
+        api=True,
     ),
     SourceSystem(
         name="file_drop",
-        module="ingestion.file_drop",
+        package=file_drop,
         dataset="raw_file_drop",
         tables=("survey_responses", "licenses"),
         description="Survey answers and licenses from CSV drops, for tools other than the APIs.",
         kind="csv",
+        api=False,
     ),
 )
 BY_NAME = {system.name: system for system in SOURCE_SYSTEMS}
+API_SOURCES = tuple(system for system in SOURCE_SYSTEMS if system.api)

@@ -21,16 +21,8 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
-from ingestion.common import (
-    PROJECT_ROOT,
-    REJECTS_TABLE,
-    WarehouseSettingError,
-    dbt_env,
-    describe_warehouse,
-    postgres_url,
-    warehouse_engine,
-    warehouse_path,
-)
+from ingestion.rejects import REJECTS_TABLE
+from ingestion.settings import PROJECT_ROOT, WarehouseSettingError, WarehouseSettings
 from orchestration.lib.project import WAREHOUSE_POOL, load_project_env
 from orchestration.lib.publish import published_path
 from orchestration.lib.report import docs_path, report_path
@@ -73,8 +65,8 @@ def run_pipeline(full_refresh: bool, label: str, program: str = "productops run"
     # dlt's notes on all-null vendor columns would drown the progress and the summary.
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     try:  # a bad WAREHOUSE or a missing PostgreSQL connection stops here, naming the fix
-        os.environ.update(dbt_env())
-        print(f"warehouse: {describe_warehouse()}", flush=True)
+        settings = WarehouseSettings.from_env()
+        print(f"warehouse: {settings.describe()}", flush=True)
     except WarehouseSettingError as error:
         print(f"{program}: {error}", file=sys.stderr)
         return EXIT_SETTINGS
@@ -84,7 +76,7 @@ def run_pipeline(full_refresh: bool, label: str, program: str = "productops run"
         print("dbt: --full-refresh, the incremental models are rebuilt from all history")
     outcome = materialize_all(full_refresh=full_refresh)
     ui = "make ui" if program == "make run" else "dagster dev"
-    print(summary(outcome, time.monotonic() - started, label, ui))
+    print(summary(outcome, time.monotonic() - started, label, ui, settings))
     return outcome_exit_code(outcome)
 
 
@@ -254,34 +246,47 @@ TABLES_SQL = (
 )
 
 
-def warehouse_counts(path: Path) -> dict[str, dict[str, int]]:
+def warehouse_counts(settings: WarehouseSettings) -> dict[str, dict[str, int]]:
     """Rows per table of every raw and mart schema, read after the run released the warehouse."""
-    if warehouse_engine() == "postgres":
+    if settings.engine == "postgres":
         import psycopg2
 
-        with psycopg2.connect(postgres_url()) as pg, pg.cursor() as cursor:
+        with psycopg2.connect(settings.postgres_url()) as pg, pg.cursor() as cursor:
             return _count_rows(cursor)
+    if settings.engine == "spark":
+        from ingestion.parquet_files import spark_files
+
+        with spark_files(settings) as files:  # views over the Parquet files
+            return _count_rows(files.cursor(), TABLES_SQL.replace("= 'BASE TABLE'", "= 'VIEW'"))
+    path = settings.path
     if not path.exists():
         return {}
     with _connect_when_free(path) as con:
         return _count_rows(con.cursor())
 
 
-def _count_rows(cursor: Any) -> dict[str, dict[str, int]]:
+def _count_rows(cursor: Any, tables_sql: str = TABLES_SQL) -> dict[str, dict[str, int]]:
     """`warehouse_counts` through a DB-API cursor (DuckDB's or psycopg2's)."""
     counts: dict[str, dict[str, int]] = {}
-    cursor.execute(TABLES_SQL)
+    cursor.execute(tables_sql)
     for schema, table in cursor.fetchall():
         cursor.execute(f'select count(*) from "{schema}"."{table}"')
         counts.setdefault(schema, {})[table] = cursor.fetchall()[0][0]
     return counts
 
 
-def summary(outcome: dict[str, Any], seconds: float, label: str, ui: str = "dagster dev") -> str:
+def summary(
+    outcome: dict[str, Any],
+    seconds: float,
+    label: str,
+    ui: str = "dagster dev",
+    settings: WarehouseSettings | None = None,
+) -> str:
     """What landed, what was set aside per source, what the checks said, what failed."""
     from orchestration.lib.recovery import explain_lock_error
 
-    counts = warehouse_counts(warehouse_path())
+    settings = settings or WarehouseSettings.from_env()
+    counts = warehouse_counts(settings)
     lines = ["", "=" * 72, f"{label}: run summary", "=" * 72]
     rejected: dict[str, int] = {}
     for schema, tables in counts.items():
@@ -315,7 +320,7 @@ def summary(outcome: dict[str, Any], seconds: float, label: str, ui: str = "dags
     )
     for source, message in outcome["failed_sources"].items():
         lines.append(f"source FAILED: {source}: {message[:400]}")
-        hint = explain_lock_error(message, str(warehouse_path()))
+        hint = explain_lock_error(message, str(settings.path))
         if hint:
             lines.append(f"  {hint}")
     if outcome["failed_sources"]:
@@ -325,24 +330,25 @@ def summary(outcome: dict[str, Any], seconds: float, label: str, ui: str = "dags
         )
     for failure in outcome["step_failures"]:
         lines.append(f"step FAILED: {failure[:400]}")
-        hint = explain_lock_error(failure, str(warehouse_path()))
+        hint = explain_lock_error(failure, str(settings.path))
         if hint:
             lines.append(f"  {hint}")
     status = "success" if outcome_exit_code(outcome) == EXIT_OK else "FAILED"
     example = "select * from marts.fct_active_users_daily order by activity_date desc limit 7"
-    if warehouse_engine() == "postgres":
+    published = published_path(settings)
+    if settings.engine == "postgres":
         marts = "marts (what analysts and BI query): schema marts on that server"
         query = f'  psql "$DESTINATION__POSTGRES__CREDENTIALS" -c "{example}"'
     else:
-        marts = f"published marts (what analysts and BI open): {published_path()}"
+        marts = f"published marts (what analysts and BI open): {published}"
         query = (
             f'  .venv/bin/python -c "import duckdb; '
-            f"duckdb.connect('{published_path()}', read_only=True).sql('{example}').show()\""
+            f"duckdb.connect('{published}', read_only=True).sql('{example}').show()\""
         )
-    report, docs = report_path(), docs_path()
+    report, docs = report_path(settings), docs_path(settings)
     lines += [
         f"elapsed: {seconds:.1f} s",
-        f"warehouse: {describe_warehouse()}",
+        f"warehouse: {settings.describe()}",
         f"dagster runs: {', '.join(outcome['run_ids'])} ({status})",
         "",
         "next:",

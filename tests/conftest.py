@@ -1,39 +1,34 @@
-"""Shared fixtures: every test gets its own warehouse file, never the project's."""
+"""Fixtures for every test, defined once here; the helpers they use live in tests/toolkit/.
+
+Every test gets its own warehouse file, never the project's.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
-import duckdb
-import psycopg2
 import pytest
 
+from demo.sandbox import Sandbox
+from tests.toolkit.sandbox import write_world
+from tests.toolkit.small_marts import make_duckdb_marts
 from tools import pg_cluster
 from tools.pg_cluster import Cluster
+
+if TYPE_CHECKING:
+    import dagster as dg
 
 
 @pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """A DuckDB warehouse file of the test's own (WAREHOUSE_PATH), dlt logging errors only."""
     path = tmp_path / "warehouse.duckdb"
     monkeypatch.setenv("WAREHOUSE_PATH", str(path))
     monkeypatch.setenv("RUNTIME__LOG_LEVEL", "ERROR")
     return path
-
-
-def query(warehouse: Path, sql: str) -> list[tuple[Any, ...]]:
-    """Read the warehouse after a load released it."""
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        return con.execute(sql).fetchall()
-
-
-def pg_query(url: str, sql: str) -> list[tuple[Any, ...]]:
-    """Read a PostgreSQL warehouse (`query` for WAREHOUSE=postgres)."""
-    with psycopg2.connect(url) as con, con.cursor() as cursor:
-        cursor.execute(sql)
-        return cursor.fetchall()
 
 
 @pytest.fixture(scope="session")
@@ -58,3 +53,28 @@ def postgres_warehouse(
     for key, value in database.env().items():
         monkeypatch.setenv(key, value)
     return database
+
+
+@pytest.fixture
+def sandbox(tmp_path: Path, warehouse: Path) -> Iterator[Sandbox]:
+    """The vendor sandbox serving `write_world`'s small world, two records a page."""
+    with Sandbox(write_world(tmp_path / "world"), page_size=2) as box:
+        yield box
+
+
+@pytest.fixture(scope="session")
+def defs() -> dg.Definitions:
+    """The project's Dagster definitions (imported once: the import builds the dbt manifest)."""
+    from orchestration.definitions import defs
+
+    return defs
+
+
+@pytest.fixture
+def duckdb_marts(tmp_path: Path) -> Path:
+    """A warehouse holding the small hand-written marts of tests/toolkit/small_marts.py."""
+    return make_duckdb_marts(tmp_path / "warehouse.duckdb")
+
+
+# test_api_loaders.py still imports `pg_query` from here; its owner moves it to tests.toolkit.
+from tests.toolkit.warehouse import pg_query, query  # noqa: E402, F401

@@ -15,13 +15,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import duckdb
 import pytest
+import requests
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from ingestion import stripe, typeform, zendesk
+from ingestion.api import vendor_session as real_vendor_session
 
 pytestmark = pytest.mark.slow
 
@@ -39,31 +42,49 @@ CLEAN_SETTINGS = settings(max_examples=200, deadline=None)
 BASE = "https://vendor.test"
 
 
-class FakeResponse:
-    """Just enough of requests.Response for ingestion.common.get_json."""
+class FakeSession(requests.adapters.BaseAdapter):
+    """Serves pre-made pages by URL: the stream is exactly the page order a test chose.
 
-    def __init__(self, url: str, body: Any) -> None:
-        self.url = url
-        self.status_code = 200
-        self.headers = {"Content-Type": "application/json"}
-        self.content = json.dumps(body).encode()
-        self.text = self.content.decode()
-
-
-class FakeSession:
-    """Serves pre-made pages by URL: the stream is exactly the page order a test chose."""
+    A transport adapter mounted on the loaders' own session (dlt's retrying one), so the
+    requests go through RESTClient, its paginators and our response checks as in production.
+    """
 
     def __init__(self, pages: dict[str, Any], empty: dict[str, Any]) -> None:
+        super().__init__()
         self.pages = pages
         self.empty = empty
-        self.headers: dict[str, str] = {}
 
-    def get(self, url: str, params: Any = None, timeout: float = 0) -> FakeResponse:
-        key = url.split("?")[0] if params else url
+    def body(self, url: str, query: dict[str, str]) -> Any:
+        key = url.split("?")[0]
         for prefix, body in self.empty.items():
             if prefix in key and key not in self.pages:
-                return FakeResponse(url, body)
-        return FakeResponse(url, self.pages[key])
+                return body
+        return self.pages[key]
+
+    def send(self, request: Any, *args: Any, **kwargs: Any) -> requests.Response:
+        url = str(request.url)
+        query = {k: v[0] for k, v in parse_qs(urlsplit(url).query).items()}
+        response = requests.Response()
+        response.url = url
+        response.request = request
+        response.status_code = 200
+        response.headers["Content-Type"] = "application/json"
+        response._content = json.dumps(self.body(url, query)).encode()
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def serve(monkeypatch: pytest.MonkeyPatch, fake: FakeSession) -> None:
+    """Route the loaders' HTTP (made by ingestion.api.vendor_session) to `fake`."""
+
+    def session() -> requests.Session:
+        vendor = real_vendor_session()
+        vendor.mount(BASE, fake)
+        return vendor
+
+    monkeypatch.setattr("ingestion.api.vendor_session", session)
 
 
 @contextmanager
@@ -148,8 +169,7 @@ EMPTY_LISTS = {
 
 
 def load_zendesk(monkeypatch: pytest.MonkeyPatch, pages: dict[str, Any]) -> None:
-    session = FakeSession(pages, EMPTY_LISTS)
-    monkeypatch.setattr("ingestion.zendesk.make_session", lambda *args: session)
+    serve(monkeypatch, FakeSession(pages, EMPTY_LISTS))
     zendesk.load(base_url=BASE, email="a@b.c", api_token="t")
 
 
@@ -307,10 +327,10 @@ def stripe_pages(resource: str, records: list[dict[str, Any]], size: int) -> dic
 
 
 class StripeSession(FakeSession):
-    def get(self, url: str, params: Any = None, timeout: float = 0) -> FakeResponse:
-        after = (params or {}).get("starting_after")
-        key = f"{url}?starting_after={after}" if after else url
-        return FakeResponse(key, self.pages[key])
+    def body(self, url: str, query: dict[str, str]) -> Any:
+        after = query.get("starting_after")
+        key = url.split("?")[0]
+        return self.pages[f"{key}?starting_after={after}" if after else key]
 
 
 @CLEAN_SETTINGS
@@ -339,8 +359,7 @@ def test_stripe_records_within_the_contract_all_load(
         **stripe_pages("subscriptions", subscriptions, size),
         **stripe_pages("customers", customers, size),
     }
-    session = StripeSession(pages, {})
-    monkeypatch.setattr("ingestion.stripe.make_session", lambda *args: session)
+    serve(monkeypatch, StripeSession(pages, {}))
     with fresh_warehouse() as warehouse:
         stripe.load(base_url=BASE, api_key="sk_test")
         assert query(warehouse, "select count(*) from raw_stripe.subscriptions") == [(count,)]
@@ -422,9 +441,8 @@ def typeform_response(draw: st.DrawFn, number: int) -> dict[str, Any]:
 
 
 class TypeformSession(FakeSession):
-    def get(self, url: str, params: Any = None, timeout: float = 0) -> FakeResponse:
-        before = (params or {}).get("before")
-        return FakeResponse(url, self.pages[before or "first"])
+    def body(self, url: str, query: dict[str, str]) -> Any:
+        return self.pages[query.get("before") or "first"]
 
 
 @CLEAN_SETTINGS
@@ -456,8 +474,7 @@ def test_typeform_responses_within_the_contract_all_load(
         key = "first" if number == 0 else chunks[number - 1][-1]["token"]
         pages[key] = {"total_items": count, "page_count": len(chunks) - number, "items": chunk}
     pages[chunks[-1][-1]["token"]] = {"total_items": count, "page_count": 0, "items": []}
-    session = TypeformSession(pages, {})
-    monkeypatch.setattr("ingestion.typeform.make_session", lambda *args: session)
+    serve(monkeypatch, TypeformSession(pages, {}))
     with fresh_warehouse() as warehouse:
         typeform.load(base_url=BASE, form_id="F", access_token="t")
         rows = query(

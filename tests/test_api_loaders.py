@@ -12,11 +12,12 @@ from typing import Any
 
 import duckdb
 import pytest
-from test_sandbox import CREDS, response, ticket, write_jsonl, write_world
 
 from demo.sandbox import Sandbox
 from ingestion import stripe, typeform, zendesk
-from ingestion.common import MissingSettingError
+from ingestion.settings import MissingSettingError
+from tests.toolkit.sandbox import CREDS, response, ticket, write_jsonl, write_world
+from tests.toolkit.warehouse import pg_query
 
 pytestmark = pytest.mark.slow
 
@@ -150,7 +151,7 @@ def test_stripe_loads_all_statuses_with_integer_epochs(sandbox: Sandbox, warehou
 def test_rate_limit_and_server_errors_are_ridden_out(
     sandbox: Sandbox, warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr("ingestion.common.HTTP_BACKOFF_SECONDS", 0.05)
+    monkeypatch.setattr("ingestion.api.HTTP_BACKOFF_SECONDS", 0.05)
     sandbox.inject("stripe", 429, 500, 503, retry_after=1)
     started = time.monotonic()
     stripe.load(**stripe_kwargs(sandbox))
@@ -370,8 +371,6 @@ def test_latest_ticket_version_wins_on_duckdb(tmp_path: Path, warehouse: Path) -
 
 
 def test_latest_ticket_version_wins_on_postgres(tmp_path: Path, postgres_warehouse: Any) -> None:
-    from conftest import pg_query
-
     with Sandbox(_versions_world(tmp_path / "world"), page_size=2) as box:
         zendesk.load(**zendesk_kwargs(box))
     _check_versions(lambda sql: pg_query(postgres_warehouse.url, sql))
@@ -379,10 +378,13 @@ def test_latest_ticket_version_wins_on_postgres(tmp_path: Path, postgres_warehou
 
 def test_dagster_does_not_retry_a_refused_credential(tmp_path: Path) -> None:
     """The API assets carry a RetryPolicy; a 401/403 must fail at once, naming the setting."""
+    from dataclasses import fields
+
     import dagster as dg
 
-    from ingestion.common import CredentialRejectedError
-    from ingestion.sources import SourceSystem
+    from ingestion.api import CredentialRejectedError
+    from ingestion.settings import WarehouseSettings
+    from ingestion.sources import BY_NAME, SourceSystem
     from orchestration.lib.dlt_assets import build_source_assets
 
     attempts: list[int] = []
@@ -392,8 +394,10 @@ def test_dagster_does_not_retry_a_refused_credential(tmp_path: Path) -> None:
             attempts.append(1)
             raise CredentialRejectedError("zendesk: HTTP 401. Check SOURCES__ZENDESK__API_TOKEN")
 
-    system = Refused("zendesk", "ingestion.zendesk", "raw_zendesk", ("tickets",), "", "zendesk")
-    asset = build_source_assets(system, {})
+    zendesk_system = BY_NAME["zendesk"]  # the real registry entry, whatever its fields
+    system = Refused(**{f.name: getattr(zendesk_system, f.name) for f in fields(SourceSystem)})
+    settings = WarehouseSettings(engine="duckdb", path=tmp_path / "warehouse.duckdb")
+    asset = build_source_assets(system, {}, settings)
     with dg.instance_for_test(temp_dir=str(tmp_path)) as instance:
         result = dg.materialize([asset], instance=instance, raise_on_error=False)
     assert not result.success and attempts == [1]

@@ -15,13 +15,6 @@ import pytest
 from orchestration.lib.automation import failure_message, notify_failure
 
 
-@pytest.fixture(scope="module")
-def defs() -> dg.Definitions:
-    from orchestration.definitions import defs
-
-    return defs
-
-
 def test_schedules_and_sensors_exist(defs: dg.Definitions) -> None:
     schedules = {s.name: s for s in defs.schedules}
     assert schedules["daily_load_sources"].cron_schedule == "0 5 * * *"

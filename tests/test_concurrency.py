@@ -2,30 +2,25 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 import sys
 from datetime import date
 from pathlib import Path
 
-import duckdb
 import pytest
 
 from demo import generate_world
+from tests.toolkit.paths import PROJECT_ROOT
+from tests.toolkit.runs import run_env
+from tests.toolkit.warehouse import query
 
 pytestmark = pytest.mark.slow
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     world = tmp_path / "world"
     generate_world(world, scale=0.05, seed=3, end_date=date(2026, 2, 28))
-    env = {
-        **os.environ,
-        "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
-        "DAGSTER_HOME": str(tmp_path / "dagster_home"),
-    }
+    env = run_env(tmp_path)
     # The instance exists before the runs, as on any machine that ran once (two processes
     # creating a new SQLite run storage at the same moment race on its schema).
     init = "from orchestration.run import prepare_dagster_home; import dagster as dg; "
@@ -48,8 +43,8 @@ def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     for run, output in zip(runs, outputs, strict=True):
         assert run.returncode == 0, output[-4000:]
         assert "Could not set lock" not in output
-    with duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True) as con:
-        dupes = con.execute(
-            "select count(*) - count(distinct message_id) from raw_segment.events"
-        ).fetchall()
+    dupes = query(
+        tmp_path / "warehouse.duckdb",
+        "select count(*) - count(distinct message_id) from raw_segment.events",
+    )
     assert dupes == [(0,)]

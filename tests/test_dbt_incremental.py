@@ -1,11 +1,12 @@
 """Incremental builds equal a full refresh.
 
-The hand-checked fixture of test_dbt_usage is built once; then a new completed dlt load
-brings the next day (Feb 1) and, as late or awkward data would, a late event for Jan 30
-(within the lookback), a late event for Jan 10 (older than the lookback: caught because
-its load is new), a re-delivered copy of an old messageId (the first copy must still win),
-a new user, and a group call that moves u3's latest group (re-attributing u3's old events
-without context.groupId). A load that crashed is appended too and must count nowhere.
+The hand-checked fixture of test_dbt_usage (tests/toolkit/usage_fixture.py) is built once;
+then a new completed dlt load brings the next day (Feb 1) and, as late or awkward data would,
+a late event for Jan 30 (within the lookback), a late event for Jan 10 (older than the
+lookback: caught because its load is new), a re-delivered copy of an old messageId (the first
+copy must still win), a new user, and a group call that moves u3's latest group
+(re-attributing u3's old events without context.groupId). A load that crashed is appended too
+and must count nowhere.
 
 After an incremental `dbt run`, every mart must equal, row for row, the marts of a
 `dbt run --full-refresh` of the same raw data.
@@ -18,14 +19,22 @@ appear, change and disappear; the next incremental run must again equal a full r
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
-import duckdb
 import pytest
 
-from tests.dbt_fixtures import create_raw_warehouse, fetch_rows, run_dbt
-from tests.test_dbt_usage import L1, L2, L_FAILED, RAW_ROWS, _event
-from tests.test_definitions import MARTS
+from tests.toolkit.dbt import (
+    DBT_MARTS,
+    L1,
+    L2,
+    L_FAILED,
+    append_load,
+    create_raw_warehouse,
+    mart_rows,
+    raw_event,
+    run_dbt,
+)
+from tests.toolkit.usage_fixture import RAW_ROWS
+from tests.toolkit.warehouse import query
 
 pytestmark = pytest.mark.slow
 
@@ -35,7 +44,7 @@ L4 = "1706900000.000005"  # completed: a corrected license file, no events
 
 NEW_EVENTS = [
     # The new day.
-    _event(
+    raw_event(
         "n1",
         "track",
         "2024-02-01T09:00:00Z",
@@ -44,9 +53,9 @@ NEW_EVENTS = [
         event="Report Created",
         context_group_id="acc_a",
     ),
-    _event("n2", "page", "2024-02-01T10:00:00Z", load=L3, user_id="u2", name="Home"),
+    raw_event("n2", "page", "2024-02-01T10:00:00Z", load=L3, user_id="u2", name="Home"),
     # A new user, first active on the new day.
-    _event(
+    raw_event(
         "n3",
         "track",
         "2024-02-01T11:00:00Z",
@@ -56,7 +65,7 @@ NEW_EVENTS = [
         context_group_id="acc_b",
     ),
     # Late event for Jan 30 (within the 3-day lookback).
-    _event(
+    raw_event(
         "n4",
         "track",
         "2024-01-30T09:00:00Z",
@@ -66,7 +75,7 @@ NEW_EVENTS = [
         context_group_id="acc_c",
     ),
     # Late event for Jan 10 (older than the lookback).
-    _event(
+    raw_event(
         "n5",
         "track",
         "2024-01-10T09:00:00Z",
@@ -76,7 +85,7 @@ NEW_EVENTS = [
         context_group_id="acc_a",
     ),
     # Re-delivered copy of m3 (Jan 3, acc_b) with other content: the first copy wins.
-    _event(
+    raw_event(
         "m3",
         "track",
         "2024-02-01T08:00:00Z",
@@ -86,9 +95,9 @@ NEW_EVENTS = [
         context_group_id="acc_c",
     ),
     # u3 joins acc_b: u3's events without context.groupId (Jan 8, 22) move to acc_b.
-    _event("n6", "group", "2024-02-01T07:00:00Z", load=L3, user_id="u3", group_id="acc_b"),
+    raw_event("n6", "group", "2024-02-01T07:00:00Z", load=L3, user_id="u3", group_id="acc_b"),
     # A crashed load: counts nowhere.
-    _event(
+    raw_event(
         "n7",
         "track",
         "2024-02-02T09:00:00Z",
@@ -98,28 +107,6 @@ NEW_EVENTS = [
         context_group_id="acc_a",
     ),
 ]
-
-
-def _append_load(
-    path: Path, dataset: str, table: str, rows: list[dict[str, Any]], load_id: str
-) -> None:
-    """Land `rows` in `dataset.table` as one more completed dlt load."""
-    con = duckdb.connect(str(path))
-    try:
-        con.execute("set TimeZone = 'UTC'")
-        con.execute(
-            f"insert into {dataset}._dlt_loads values (?, '{dataset}', 0, now(), 'hash')",
-            [load_id],
-        )
-        for row in rows:
-            names = list(row)
-            con.execute(
-                f"insert into {dataset}.{table} ({', '.join(names)})"
-                f" values ({', '.join('?' * len(names))})",
-                [row[name] for name in names],
-            )
-    finally:
-        con.close()
 
 
 # lic_1 (acc_b) was 2 seats from Jan 15, open-ended: now 4 seats, Jan 3 to Jan 19.
@@ -136,19 +123,6 @@ CORRECTED_LICENSE = {
 }
 
 
-def _marts(path: Path) -> dict[str, list[tuple[Any, ...]]]:
-    marts = {}
-    for mart in MARTS:
-        columns = fetch_rows(
-            path,
-            "select column_name from information_schema.columns"
-            f" where table_schema = 'marts' and table_name = '{mart}' order by ordinal_position",
-        )
-        order = ", ".join(str(i + 1) for i in range(len(columns)))
-        marts[mart] = fetch_rows(path, f"select * from marts.{mart} order by {order}")
-    return marts
-
-
 def test_incremental_run_equals_full_refresh(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
     create_raw_warehouse(path, RAW_ROWS, completed_loads=[L1, L2], failed_loads=[L_FAILED])
@@ -157,24 +131,24 @@ def test_incremental_run_equals_full_refresh(tmp_path: Path) -> None:
         ["build", "--exclude", "resource_type:test", "resource_type:unit_test"], path, tmp_path
     )
     assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
-    before = _marts(path)
+    before = mart_rows(path)
 
     new_events = [{"_dlt_id": f"incremental-{i}", **row} for i, row in enumerate(NEW_EVENTS)]
-    _append_load(path, "raw_segment", "events", new_events, L3)
+    append_load(path, "raw_segment", "events", new_events, L3)
     incremental = run_dbt(["run"], path, tmp_path)
     assert incremental.returncode == 0, incremental.stdout[-6000:] + incremental.stderr[-2000:]
     # The run really was incremental: it rebuilt from Jan 8 (u3's oldest re-attributed
     # event; the late Jan 10 event comes next), not from the first day.
-    assert fetch_rows(
-        path, "select reprocess_from from intermediate.int_product_reprocess_from"
-    ) == [(before["fct_active_users_daily"][7][0],)]
-    after_incremental = _marts(path)
+    assert query(path, "select reprocess_from from intermediate.int_product_reprocess_from") == [
+        (before["fct_active_users_daily"][7][0],)
+    ]
+    after_incremental = mart_rows(path)
 
     full = run_dbt(["run", "--full-refresh"], path, tmp_path)
     assert full.returncode == 0, full.stdout[-6000:] + full.stderr[-2000:]
-    after_full = _marts(path)
+    after_full = mart_rows(path)
 
-    for mart in MARTS:
+    for mart in DBT_MARTS:
         assert after_incremental[mart] == after_full[mart], mart
     # The new data did change the product marts (the comparison is not vacuous).
     assert after_full["fct_active_users_daily"] != before["fct_active_users_daily"]
@@ -183,25 +157,25 @@ def test_incremental_run_equals_full_refresh(tmp_path: Path) -> None:
         3,
     )
     # The re-delivered m3 kept its first copy (Jan 3, acc_b).
-    assert fetch_rows(
+    assert query(
         path,
         "select activity_date, account_id from intermediate.int_events_attributed"
         " where message_id = 'm3'",
     ) == [(before["fct_active_users_daily"][2][0], "acc_b")]
 
     # A license corrected between runs, no new event: rows before the restart day change.
-    seats_before = _marts(path)["fct_seat_utilization_daily"]
-    _append_load(path, "raw_file_drop", "licenses", [CORRECTED_LICENSE], L4)
+    seats_before = mart_rows(path)["fct_seat_utilization_daily"]
+    append_load(path, "raw_file_drop", "licenses", [CORRECTED_LICENSE], L4)
     corrected = run_dbt(["run"], path, tmp_path)
     assert corrected.returncode == 0, corrected.stdout[-6000:] + corrected.stderr[-2000:]
-    (restart,) = fetch_rows(
-        path, "select reprocess_from from intermediate.int_product_reprocess_from"
-    )[0]
-    after_correction = _marts(path)
+    (restart,) = query(path, "select reprocess_from from intermediate.int_product_reprocess_from")[
+        0
+    ]
+    after_correction = mart_rows(path)
     full = run_dbt(["run", "--full-refresh"], path, tmp_path)
     assert full.returncode == 0, full.stdout[-6000:] + full.stderr[-2000:]
-    after_full = _marts(path)
-    for mart in MARTS:
+    after_full = mart_rows(path)
+    for mart in DBT_MARTS:
         assert after_correction[mart] == after_full[mart], mart
     seats_after = after_full["fct_seat_utilization_daily"]
     acc_b_before = {row[1]: row[2] for row in seats_before if row[0] == "acc_b"}

@@ -30,31 +30,20 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-import psycopg2
 import pytest
-from conftest import pg_query
 
-from ingestion.common import dbt_env
+from ingestion.settings import dbt_env
 from orchestration.lib.experiments import build_experiment_results
-from tests.dbt_fixtures import DLT_LOADS, RAW_TABLES, create_raw_warehouse, fetch_rows, run_dbt
+from tests.toolkit.dbt import L1, L2, create_raw_postgres, create_raw_warehouse, raw_event, run_dbt
+from tests.toolkit.warehouse import pg_query, query
 
 pytestmark = pytest.mark.slow
 
-L1 = "1704000000.000001"
-L2 = "1704100000.000002"
 D = dt.date
 
 
 def _event(message_id: str, kind: str, ts: str, load: str = L1, **fields: Any) -> dict[str, Any]:
-    return {
-        "message_id": message_id,
-        "type": kind,
-        "timestamp": ts,
-        "received_at": ts,
-        "_source_file": "events/a.jsonl.gz",
-        "_dlt_load_id": load,
-        **fields,
-    }
+    return raw_event(message_id, kind, ts, load, _source_file="events/a.jsonl.gz", **fields)
 
 
 def _track(message_id: str, user: str | None, name: str, ts: str, **fields: Any) -> dict[str, Any]:
@@ -123,29 +112,6 @@ class Built:
     rows: Callable[[str], list[tuple[Any, ...]]]
 
 
-def _raw_postgres(url: str) -> None:
-    """raw_segment.events and _dlt_loads on PostgreSQL, the DDL create_raw_warehouse uses."""
-    columns = [part.strip().split(" ")[0] for part in RAW_TABLES["raw_segment.events"].split(",")]
-    with psycopg2.connect(url) as con, con.cursor() as cursor:
-        cursor.execute("create schema raw_segment")
-        cursor.execute(f"create table raw_segment._dlt_loads ({DLT_LOADS})")
-        cursor.execute(f"create table raw_segment.events ({RAW_TABLES['raw_segment.events']})")
-        for load_id in (L1, L2):
-            cursor.execute(
-                "insert into raw_segment._dlt_loads values (%s, 'raw_segment', 0, now(), 'h')",
-                [load_id],
-            )
-        for index, event in enumerate(EVENTS):
-            values = {"_dlt_id": f"e{index}", **event}
-            names = [name for name in columns if name in values]
-            cursor.execute(
-                f"insert into raw_segment.events ({', '.join(names)})"
-                f" values ({', '.join(['%s'] * len(names))})",
-                [values[name] for name in names],
-            )
-    con.close()
-
-
 @pytest.fixture(scope="module", params=["duckdb", "postgres"])
 def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Built:
     """dbt build of the usage-depth marts and the experiment counts, then the Python step."""
@@ -159,7 +125,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         else:
             server = request.getfixturevalue("postgres_server")
             database = server.create_database(f"usage_depth_{uuid.uuid4().hex[:8]}")
-            _raw_postgres(database.url)
+            create_raw_postgres(database.url, {"raw_segment.events": EVENTS}, [L1, L2])
             for key, value in database.env().items():
                 env.setenv(key, value)
         for key, value in dbt_env().items():
@@ -170,7 +136,7 @@ def built(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
         assert result.returncode == 0, result.stdout[-4000:]
         build_experiment_results()
     if request.param == "duckdb":
-        return Built("duckdb", lambda sql: fetch_rows(path, sql))
+        return Built("duckdb", lambda sql: query(path, sql))
     return Built("postgres", lambda sql: pg_query(database.url, sql))
 
 

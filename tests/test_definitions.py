@@ -3,39 +3,21 @@
 from __future__ import annotations
 
 import json
+from pathlib import PurePosixPath
 
 import dagster as dg
 import pytest
 
 from ingestion.sources import SOURCE_SYSTEMS
-from orchestration.lib.domains import DOMAINS
 from orchestration.lib.project import ensure_dbt_manifest
+from tests.toolkit.dbt import DBT_MARTS
 
-MARTS = {
-    "fct_active_users_daily",
-    "fct_account_activity_daily",
-    "fct_feature_adoption_weekly",
-    "fct_retention_weekly",
-    "fct_nps_monthly",
-    "fct_csat_monthly",
-    "fct_tickets",
-    "fct_support_daily",
-    "fct_seat_utilization_daily",
-    "dim_accounts",
-    "fct_account_health_weekly",
-    "metrics_daily",
-    "fct_user_lifecycle_weekly",
-    "fct_engagement_l28",
-    "fct_funnel_weekly",
-}
 # Marts written by a Python asset, not by dbt (their checks are the asset's own).
 PYTHON_MARTS = {"fct_experiment_results"}
 
 
 @pytest.fixture(scope="module")
-def graph():
-    from orchestration.definitions import defs
-
+def graph(defs: dg.Definitions):
     dg.Definitions.validate_loadable(defs)
     return defs.resolve_asset_graph()
 
@@ -45,7 +27,7 @@ def test_every_raw_table_and_mart_is_one_asset(graph) -> None:
     for system in SOURCE_SYSTEMS:
         for table in system.tables:
             assert f"{system.dataset}/{table}" in keys
-    assert {f"marts/{name}" for name in MARTS | PYTHON_MARTS} <= keys
+    assert {f"marts/{name}" for name in DBT_MARTS | PYTHON_MARTS} <= keys
     manifest = json.loads(ensure_dbt_manifest().read_text())
     models = [n for n in manifest["nodes"].values() if n["resource_type"] in ("model", "seed")]
     sources = manifest["sources"].values()
@@ -69,19 +51,47 @@ def test_graph_is_connected_with_no_external_islands(graph) -> None:
         parents = {p.path[0] for p in graph.get(key).parent_keys}
         assert any(p.startswith("raw_") for p in parents), key
     # Each mart descends from at least one raw table.
-    for name in MARTS | PYTHON_MARTS:
+    for name in DBT_MARTS | PYTHON_MARTS:
         ancestors = graph.upstream_key_iterator(dg.AssetKey(["marts", name]))
         assert any(a.path[0].startswith("raw_") for a in ancestors), name
 
 
-def test_dbt_tests_are_asset_checks_and_groups_are_domains(graph) -> None:
+def test_dbt_tests_are_asset_checks(graph) -> None:
     manifest = json.loads(ensure_dbt_manifest().read_text())
     tests = {n["name"] for n in manifest["nodes"].values() if n["resource_type"] == "test"}
     dbt_checks = {c for c in graph.asset_check_keys if c.name in tests}
     assert len(dbt_checks) == len(tests) > 100
     checked = {check.asset_key.path[-1] for check in dbt_checks}
-    assert checked >= MARTS
+    assert checked >= DBT_MARTS
+
+
+def test_groups_are_the_dbt_folders(graph) -> None:
+    """A model's group is the folder it sits in; a source's raw tables join its staging folder."""
+    manifest = json.loads(ensure_dbt_manifest().read_text())
+
+    def group(*path: str) -> str | None:
+        return graph.get(dg.AssetKey(list(path))).group_name
+
+    for node in manifest["nodes"].values():
+        if node["resource_type"] not in ("model", "seed"):
+            continue
+        # dagster-dbt's key: [schema, name] when the folder sets a schema (dbt_project.yml).
+        schema = node["config"].get("schema")
+        key = [schema, node["name"]] if schema else [node["name"]]
+        folder = PurePosixPath(node["original_file_path"]).parent.name
+        expected = "seeds" if node["resource_type"] == "seed" else folder
+        assert group(*key) == expected, node["original_file_path"]
+    for system in SOURCE_SYSTEMS:
+        for table in system.tables:
+            assert group(system.dataset, table) == system.name
+    assert group("marts", "fct_tickets") == "support"
+    assert group("marts", "fct_active_users_daily") == "product"
+    assert group("raw_segment", "events") == group("staging", "stg_segment__events") == "segment"
+    assert group("marts", "fct_experiment_results") == "experiments"
+    assert group("report", "product_ops") == group("published", "marts") == "publish"
     groups = {graph.get(k).group_name for k in graph.get_all_asset_keys()}
-    assert groups == set(DOMAINS)
-    assert graph.get(dg.AssetKey(["marts", "fct_tickets"])).group_name == "support"
-    assert graph.get(dg.AssetKey(["raw_segment", "events"])).group_name == "usage"
+    domains = {"product", "support", "surveys", "licenses", "accounts", "experiments", "bi"}
+    sources = {system.name for system in SOURCE_SYSTEMS}
+    assert groups == domains | sources | {"semantic", "seeds", "publish"}
+    owners = {owner for k in graph.get_all_asset_keys() for owner in graph.get(k).owners}
+    assert owners == {"team:data-engineering"}

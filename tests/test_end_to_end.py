@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import shutil
 import subprocess
-import sys
 from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
@@ -20,41 +18,32 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import pg_query, query
 
+from tests.toolkit.runs import run_env, run_module
+from tests.toolkit.warehouse import pg_query, query
 from tools.compare_marts import differences, read_duckdb, read_postgres
 
 pytestmark = pytest.mark.slow
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 END_DATE = date(2026, 3, 31)
 
 
 def _run(world: Path, env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "demo.run",
-            "--use-environment",
-            "--data",
-            str(world),
-            "--scale",
-            "0.1",
-            "--seed",
-            "7",
-            "--end-date",
-            END_DATE.isoformat(),
-            "--page-size",
-            "25",
-            *options,
-        ],
-        cwd=PROJECT_ROOT,
+    return run_module(
+        "demo.run",
+        "--use-environment",
+        "--data",
+        str(world),
+        "--scale",
+        "0.1",
+        "--seed",
+        "7",
+        "--end-date",
+        END_DATE.isoformat(),
+        "--page-size",
+        "25",
+        *options,
         env=env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
     )
 
 
@@ -103,13 +92,7 @@ def pipelines(tmp_path_factory: pytest.TempPathFactory, postgres_server) -> dict
     built: dict[str, Pipeline] = {}
     for engine in ENGINES:
         folder = root / engine
-        env = {
-            **os.environ,
-            "WAREHOUSE": engine,
-            "WAREHOUSE_PATH": str(folder / "warehouse.duckdb"),
-            "DAGSTER_HOME": str(folder / "dagster_home"),
-            "GX_DOCS_DIR": str(folder / "gx_docs"),
-        }
+        env = run_env(folder, WAREHOUSE=engine, GX_DOCS_DIR=str(folder / "gx_docs"))
         if engine == "postgres":
             env.update(database.env())
         else:
@@ -147,7 +130,7 @@ def _parse_ts(text: str) -> datetime:
 
 
 def _expected_activity(world: Path) -> tuple[dict[date, set[str]], date, date]:
-    """Active users per UTC day from the event files, with METRICS.md's rules applied by hand."""
+    """Active users per UTC day from the event files, docs/metrics.md's rules applied by hand."""
     seen: set[str] = set()
     active: dict[date, set[str]] = defaultdict(set)
     event_days: set[date] = set()

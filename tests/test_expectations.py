@@ -154,7 +154,7 @@ def test_every_expectation_has_a_severity_and_keys_block() -> None:
             severity = severity_of(expectation)
             assert expectation["meta"]["why"], (s.name, expectation)
             kind = expectation["type"]
-            # A ticket may carry several metric records; staging keeps the latest (METRICS.md).
+            # A ticket may carry several metric records; staging keeps the latest (docs/metrics.md).
             several_allowed = (s.name, expectation["kwargs"].get("column")) == (
                 "raw_zendesk__ticket_metrics",
                 "ticket_id",
@@ -170,7 +170,7 @@ def test_every_expectation_has_a_severity_and_keys_block() -> None:
         for e in s.expectations
         if severity_of(e) == "warn" and e["type"] == "expect_column_values_to_not_be_null"
     }
-    # What SOURCES.md allows is a warning, never a block.
+    # What the vendor contracts allow is a warning, never a block (docs/checks.md).
     assert {
         ("raw_stripe__customers", "metadata__account_id"),
         ("raw_zendesk__tickets", "priority"),
@@ -370,9 +370,7 @@ def test_chunked_validation_matches_whole_table(clean_warehouse: Path) -> None:
     }
 
 
-def test_definitions_attach_one_check_per_suite_blocking_on_raw() -> None:
-    from orchestration.definitions import defs
-
+def test_definitions_attach_one_check_per_suite_blocking_on_raw(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     gx_keys = {k for k in graph.asset_check_keys if k.name == "great_expectations"}
     assert {k.asset_key.to_user_string() for k in gx_keys} == {

@@ -24,6 +24,7 @@ from orchestration.lib.experiments import (
     compute_results,
     srm_p_value,
 )
+from tests.toolkit.warehouse import column_types, query
 
 
 def test_z_test_lift_interval_and_p_value_by_hand() -> None:
@@ -148,20 +149,16 @@ def test_step_replaces_the_mart_on_duckdb(tmp_path: Path, monkeypatch: pytest.Mo
         con.execute("create table marts.fct_experiment_results (stale integer)")
     rows = build_experiment_results()
     assert len(rows) == 3
-    with duckdb.connect(str(warehouse), read_only=True) as con:
-        types = con.execute(
-            "select column_name, data_type from information_schema.columns"
-            " where table_schema = 'marts' and table_name = 'fct_experiment_results'"
-            " order by ordinal_position"
-        ).fetchall()
-        got = con.execute(
-            "select experiment_id, variation_id, exposed_users, conversion_rate, p_value,"
-            " has_srm, first_exposed_on from marts.fct_experiment_results"
-            " order by experiment_id, variation_id"
-        ).fetchall()
-    assert [name for name, _ in types] == [name for name, _ in experiments.RESULT_COLUMNS]
-    assert dict(types)["has_srm"] == "BOOLEAN" and dict(types)["exposed_users"] == "BIGINT"
-    assert dict(types)["first_exposed_on"] == "DATE" and dict(types)["p_value"] == "DOUBLE"
+    types = column_types(warehouse, "marts.fct_experiment_results")
+    got = query(
+        warehouse,
+        "select experiment_id, variation_id, exposed_users, conversion_rate, p_value,"
+        " has_srm, first_exposed_on from marts.fct_experiment_results"
+        " order by experiment_id, variation_id",
+    )
+    assert list(types) == [name for name, _ in experiments.RESULT_COLUMNS]
+    assert types["has_srm"] == "BOOLEAN" and types["exposed_users"] == "BIGINT"
+    assert types["first_exposed_on"] == "DATE" and types["p_value"] == "DOUBLE"
     assert got[0][:4] == ("e", "c", 100, 0.4) and got[0][4] is None
     assert got[1][:4] == ("e", "t", 100, 0.6)
     assert got[1][4] == pytest.approx(0.004677735, rel=1e-6)

@@ -7,30 +7,14 @@ from datetime import date
 from pathlib import Path
 
 import pytest
-from conftest import query
 
 from ingestion import file_drop
-
-SURVEYS = """response_id,submitted_at,user_id,account_id,survey,score,comment
-r1,2026-01-05T10:00:00Z,u1,acc_1,nps,9,great
-r2,2026-01-06T10:00:00Z,,acc_1,csat,4,
-r3,2026-01-06T11:00:00Z,u2,acc_2,nps,11,too high
-r4,2026-01-06T11:00:00Z,u2,acc_2,csat,0,too low
-r5,yesterday,u2,acc_2,nps,5,
-"""
-LICENSES = """license_id,account_id,product,plan,seats,starts_on,ends_on,annual_price,currency
-L1,acc_1,Core,enterprise,50,2026-01-01,,60000.00,usd
-L2,acc_2,Core,growth,fifty,2026-01-01,2027-01-01,1000,USD
-L3,,Core,growth,5,2026-01-01,2026-06-30,1000,USD
-"""
+from tests.toolkit.files import LICENSES_CSV, SURVEYS_CSV, write_file_drop
+from tests.toolkit.warehouse import query, rejects, row_count
 
 
 def test_csv_rows_are_typed_and_bad_rows_kept_with_reason(tmp_path: Path, warehouse: Path):
-    (tmp_path / "surveys").mkdir()
-    (tmp_path / "surveys" / "2026-01.csv").write_text(SURVEYS)
-    (tmp_path / "licenses").mkdir()
-    (tmp_path / "licenses" / "licenses.csv").write_text(LICENSES)
-    kwargs = {"surveys_url": str(tmp_path / "surveys"), "licenses_url": str(tmp_path / "licenses")}
+    kwargs = write_file_drop(tmp_path)
     file_drop.load(**kwargs)
 
     surveys = query(
@@ -47,8 +31,8 @@ def test_csv_rows_are_typed_and_bad_rows_kept_with_reason(tmp_path: Path, wareho
         ("L1", "acc_1", 50, date(2026, 1, 1), None, 60000.0),
         ("L3", None, 5, date(2026, 1, 1), date(2026, 6, 30), 1000.0),
     ]
-    rejects = dict(query(warehouse, "select record, reason from raw_file_drop.rejected_records"))
-    assert rejects == {
+    reasons = dict(rejects(warehouse, "raw_file_drop", "record, reason"))
+    assert reasons == {
         "r3,2026-01-06T11:00:00Z,u2,acc_2,nps,11,too high": "nps score must be 0-10, got 11",
         "r4,2026-01-06T11:00:00Z,u2,acc_2,csat,0,too low": "csat score must be 1-5, got 0",
         "r5,yesterday,u2,acc_2,nps,5,": "submitted_at is not a timestamp: 'yesterday'",
@@ -59,8 +43,8 @@ def test_csv_rows_are_typed_and_bad_rows_kept_with_reason(tmp_path: Path, wareho
 
     # Second run: nothing new is read, nothing is duplicated, rejects are not repeated.
     file_drop.load(**kwargs)
-    assert query(warehouse, "select count(*) from raw_file_drop.survey_responses") == [(2,)]
-    assert query(warehouse, "select count(*) from raw_file_drop.rejected_records") == [(4,)]
+    assert row_count(warehouse, "raw_file_drop.survey_responses") == 2
+    assert row_count(warehouse, "raw_file_drop.rejected_records") == 4
 
 
 def test_extra_columns_are_kept_and_named_in_a_warning(
@@ -68,7 +52,7 @@ def test_extra_columns_are_kept_and_named_in_a_warning(
 ):
     folder = tmp_path / "surveys"
     folder.mkdir()
-    header = SURVEYS.splitlines()[0]
+    header = SURVEYS_CSV.splitlines()[0]
     (folder / "a.csv").write_text(
         f"{header},Region\nr1,2026-01-05T10:00:00Z,u1,acc_1,nps,9,ok,emea\n"
     )
@@ -87,11 +71,11 @@ def test_a_file_set_aside_whole_is_read_again_once_it_is_fixed(tmp_path: Path, w
     (folder / "l.csv").symlink_to(target)  # dangling until the file arrives
     file_drop.load(licenses_url=str(folder))
     file_drop.load(licenses_url=str(folder))  # unchanged: not set aside twice
-    rejects = query(warehouse, "select location, reason from raw_file_drop.rejected_records")
-    assert len(rejects) == 1 and "No such file or directory" in rejects[0][1]
-    assert rejects[0][0].endswith("/licenses/l.csv")
+    set_aside = rejects(warehouse, "raw_file_drop")
+    assert len(set_aside) == 1 and "No such file or directory" in set_aside[0][1]
+    assert set_aside[0][0].endswith("/licenses/l.csv")
 
-    target.write_text(LICENSES)
+    target.write_text(LICENSES_CSV)
     file_drop.load(licenses_url=str(folder))
     assert query(warehouse, "select license_id from raw_file_drop.licenses order by 1") == [
         ("L1",),

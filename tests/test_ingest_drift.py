@@ -12,30 +12,15 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import query
-from test_sandbox import CREDS, ticket, write_jsonl, write_world
 
 from demo.sandbox import Sandbox
 from ingestion import segment, zendesk
-
-
-def columns(warehouse: Path, table: str) -> dict[str, str]:
-    schema, name = table.split(".")
-    rows = query(
-        warehouse,
-        "select column_name, data_type from information_schema.columns "
-        f"where table_schema = '{schema}' and table_name = '{name}'",
-    )
-    return dict(rows)
-
-
-def write_lines(path: Path, messages: list[dict[str, object]]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text("".join(json.dumps(m) + "\n" for m in messages))
+from tests.toolkit.files import write_events
+from tests.toolkit.sandbox import source_kwargs, ticket, write_jsonl
+from tests.toolkit.warehouse import column_types, completed_loads, query, row_count
 
 
 def message(message_id: str, **extra: object) -> dict[str, object]:
@@ -51,23 +36,24 @@ def message(message_id: str, **extra: object) -> dict[str, object]:
 
 def test_events_new_field_and_type_change_land_without_loss(tmp_path: Path, warehouse: Path):
     folder = tmp_path / "events"
-    write_lines(folder / "1.jsonl", [message("m1", seats=5), message("m2")])
+    write_events(folder / "1.jsonl", [message("m1", seats=5), message("m2")], gz=False)
     segment.load(str(folder))
-    assert columns(warehouse, "raw_segment.events")["seats"] == "BIGINT"
+    assert column_types(warehouse, "raw_segment.events")["seats"] == "BIGINT"
 
     # Next delivery: seats turns into text (and, in the same batch, a float and an int),
     # and a field never seen before appears.
-    write_lines(
+    write_events(
         folder / "2.jsonl",
         [
             message("m3", seats="ten", planTier="gold"),
             message("m4", seats=7, user_id="legacy-7"),  # clashes with the typed user_id
             message("m5", seats=2.5, planTier={"name": "gold", "level": 2}),
         ],
+        gz=False,
     )
     segment.load(str(folder))
 
-    types = columns(warehouse, "raw_segment.events")
+    types = column_types(warehouse, "raw_segment.events")
     assert types["seats"] == "BIGINT"
     assert types["seats__v_text"] == "VARCHAR"
     assert types["seats__v_double"] == "DOUBLE"
@@ -87,26 +73,18 @@ def test_events_new_field_and_type_change_land_without_loss(tmp_path: Path, ware
     assert query(
         warehouse, "select user_id, user_id_extra from raw_segment.events where message_id = 'm4'"
     ) == [("u1", "legacy-7")]
-    assert query(warehouse, "select count(*) from raw_segment._dlt_loads where status = 0") == [
-        (2,)
-    ]
-
-
-@pytest.fixture
-def sandbox(tmp_path: Path, warehouse: Path) -> Iterator[Sandbox]:
-    with Sandbox(write_world(tmp_path / "world"), page_size=2) as box:
-        yield box
+    assert completed_loads(warehouse, "raw_segment") == 2
 
 
 @pytest.mark.slow
 def test_api_new_field_and_type_change_follow_dlt_variants(sandbox: Sandbox, warehouse: Path):
-    kwargs = {"base_url": sandbox.base_urls["zendesk"], **CREDS["zendesk"]}
+    kwargs = source_kwargs(sandbox, "zendesk")
     path = sandbox.data_dir / "zendesk" / "tickets.jsonl"
     records = [json.loads(line) for line in path.read_text().splitlines()]
     records[0] = ticket(1, "2024-03-10T09:00:00Z", satisfaction_probability=3)
     write_jsonl(path, records)
     zendesk.load(**kwargs)
-    assert columns(warehouse, "raw_zendesk.tickets")["satisfaction_probability"] == "BIGINT"
+    assert column_types(warehouse, "raw_zendesk.tickets")["satisfaction_probability"] == "BIGINT"
 
     # Ticket 1 changes: the field turns to text, and a field never seen before appears.
     records[0] = ticket(1, "2024-04-01T09:00:00Z", satisfaction_probability="high", brand_id=360001)
@@ -116,7 +94,7 @@ def test_api_new_field_and_type_change_follow_dlt_variants(sandbox: Sandbox, war
     os.utime(path, ns=(stat.st_atime_ns, stat.st_mtime_ns + 1_000_000_000))
     zendesk.load(**kwargs)
 
-    types = columns(warehouse, "raw_zendesk.tickets")
+    types = column_types(warehouse, "raw_zendesk.tickets")
     assert types["satisfaction_probability"] == "BIGINT"
     assert types["satisfaction_probability__v_text"] == "VARCHAR"
     assert types["brand_id"] == "BIGINT"
@@ -125,4 +103,4 @@ def test_api_new_field_and_type_change_follow_dlt_variants(sandbox: Sandbox, war
         "select satisfaction_probability, satisfaction_probability__v_text, brand_id "
         "from raw_zendesk.tickets where id = 1",
     ) == [(None, "high", 360001)]
-    assert query(warehouse, "select count(*) from raw_zendesk.tickets") == [(5,)]
+    assert row_count(warehouse, "raw_zendesk.tickets") == 5

@@ -13,6 +13,7 @@ import duckdb
 import pytest
 
 from orchestration.lib.publish import publish_marts
+from tests.toolkit.paths import PROJECT_ROOT
 
 
 def _warehouse(path: Path, dau: int) -> None:
@@ -151,7 +152,7 @@ def test_a_publish_killed_midway_leaves_a_temp_file_the_next_publish_removes(
         [sys.executable, "-c", script, str(warehouse), str(published)],
         stdout=subprocess.PIPE,
         text=True,
-        cwd=Path(__file__).resolve().parent.parent,
+        cwd=PROJECT_ROOT,
     )
     assert child.stdout is not None
     assert child.stdout.readline().strip() == "staged"

@@ -24,8 +24,10 @@ from dagster._core.test_utils import instance_for_test
 
 from orchestration.lib import project, recovery
 from orchestration.lib.automation import initial_events_cursor, newer_event_files
-
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
+from tests.toolkit.paths import PROJECT_ROOT
+from tests.toolkit.runs import alive, run_env, run_module, run_output
+from tests.toolkit.sandbox import demo_settings
+from tests.toolkit.warehouse import table_counts
 
 
 def test_production_layers_never_import_the_demo() -> None:
@@ -272,7 +274,6 @@ def test_summary_names_the_failed_source_warnings_and_rejects(
 @pytest.mark.slow
 def test_a_failed_source_still_lets_the_marts_build(tmp_path: Path) -> None:
     from demo import generate_world
-    from demo.run import source_settings
     from demo.sandbox import Sandbox
 
     world = tmp_path / "world"
@@ -280,53 +281,31 @@ def test_a_failed_source_still_lets_the_marts_build(tmp_path: Path) -> None:
     warehouse = tmp_path / "warehouse.duckdb"
 
     def run(sandbox: Sandbox, **overrides: str) -> tuple[int, str]:
-        env = {key: value for key, value in os.environ.items() if key != recovery.PROCESS_ENV}
-        env.update(source_settings(world, manifest, sandbox.base_urls))
-        env.update(WAREHOUSE_PATH=str(warehouse), DAGSTER_HOME=str(tmp_path / "dagster_home"))
-        env.update(overrides)
-        env.pop("WAREHOUSE", None)
-        env.pop("MARTS_PATH", None)
-        result = subprocess.run(
-            [sys.executable, "-m", "orchestration.run"],
-            cwd=PROJECT_ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=900,
-            check=False,
-        )
-        return result.returncode, result.stdout + result.stderr
+        env = run_env(tmp_path, demo_settings(world, manifest, sandbox), **overrides)
+        result = run_module("orchestration.run", env=env, timeout=900)
+        return result.returncode, run_output(result)
 
     def marts() -> dict[str, int]:
-        with duckdb.connect(str(warehouse), read_only=True) as con:
-            tables = con.execute(
-                "select table_name from information_schema.tables where table_schema = 'marts'"
-            ).fetchall()
-            return {
-                t: con.execute(f'select count(*) from marts."{t}"').fetchall()[0][0]
-                for (t,) in tables
-            }
+        return table_counts(warehouse, "marts")
 
     with Sandbox(world, page_size=50) as sandbox:
-        code, output = run(sandbox)
-        assert code == 0, output[-4000:]
+        code, printed = run(sandbox)
+        assert code == 0, printed[-4000:]
         first = marts()
         # Stripe now refuses the key: its step fails, the marts still build from the rest.
-        code, output = run(sandbox, SOURCES__STRIPE__API_KEY="rk_test_revoked")
-    assert code == 1, output[-4000:]
-    assert "source FAILED: stripe:" in output, output[-4000:]
-    assert "source FAILED: zendesk" not in output
-    assert "the marts were built from what the other sources loaded" in output
-    assert "step FAILED" not in output, output[-4000:]
+        code, printed = run(sandbox, SOURCES__STRIPE__API_KEY="rk_test_revoked")
+    assert code == 1, printed[-4000:]
+    assert "source FAILED: stripe:" in printed, printed[-4000:]
+    assert "source FAILED: zendesk" not in printed
+    assert "the marts were built from what the other sources loaded" in printed
+    assert "step FAILED" not in printed, printed[-4000:]
     assert first["fct_active_users_daily"] == 90
     assert marts() == first
 
 
 def test_events_sensor_right_after_a_run_requests_nothing_already_loaded(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, defs: dg.Definitions
 ) -> None:
-    from orchestration.definitions import defs
-
     landing = tmp_path / "events"
     landing.mkdir()
     old = landing / "part-0000.jsonl"
@@ -388,14 +367,7 @@ def test_the_watchdog_kills_a_killed_runners_children() -> None:
     runner.kill()  # SIGKILL: no cleanup code of the runner runs
     runner.wait()
     deadline = time.monotonic() + 15
-    while _alive(grandchild) and time.monotonic() < deadline:
+    while alive(grandchild) and time.monotonic() < deadline:
         time.sleep(0.1)
     # Its own session: a process-group kill would have missed it; the watchdog did not.
-    assert not _alive(grandchild)
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
+    assert not alive(grandchild)

@@ -1,7 +1,7 @@
 """Every headline metric of the semantic layer, queried through MetricFlow (`mf query`), equals
 its mart, at the mart's own grain and rolled up (a week shows its last day's snapshot).
 
-The marts are the hand-written ones of tests/test_report.py (as-of 2026-03-11), plus tickets
+The marts are the hand-written ones of tests/toolkit/small_marts.py (as-of 2026-03-11), plus tickets
 and experiment counts written here; MetricFlow runs on a copy of the dbt project, so its
 `target/` (mf reads `target/semantic_manifest.json` there) is never another run's.
 """
@@ -19,12 +19,11 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.test_report import AS_OF, DAYS, MARTS, make_duckdb_marts
+from tests.toolkit.paths import PROJECT_ROOT, VENV_BIN
+from tests.toolkit.small_marts import AS_OF, DAYS, MARTS, make_duckdb_marts
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-BIN = PROJECT_ROOT / ".venv" / "bin"
-MF = BIN / "mf"
-DBT = BIN / "dbt"
+MF = VENV_BIN / "mf"
+DBT = VENV_BIN / "dbt"
 
 # Tickets by UTC creation day: 03-10 has 2 replied (1 breached) and 1 unanswered; 03-11 has
 # 1 replied, not breached, created 23:30 on 03-10 at UTC-5 (so 03-11 in UTC).

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestration.lib.domains import DOMAINS
-from tests.chromium import Browser, chromium
+from tests.toolkit.chromium import Browser, chromium
+from tests.toolkit.paths import PROJECT_ROOT, VENV_BIN
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-WEBSERVER = PROJECT_ROOT / ".venv" / "bin" / "dagster-webserver"
+WEBSERVER = VENV_BIN / "dagster-webserver"
+# The business domains: the folders under dbt_project/models/marts/ (a group each).
+DOMAINS = ("product", "support", "surveys", "licenses", "accounts")
 
 
 def _free_port() -> int:

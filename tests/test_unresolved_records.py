@@ -25,11 +25,12 @@ from typing import Any
 
 import pytest
 
-from tests.dbt_fixtures import create_raw_warehouse, fetch_rows, run_dbt
+from tests.toolkit.dbt import L1, create_raw_postgres, create_raw_warehouse, run_dbt
+from tests.toolkit.warehouse import pg_query, query
 
 pytestmark = pytest.mark.slow
 
-LOAD = "1704000000.000001"
+LOAD = L1
 
 
 def _row(**fields: Any) -> dict[str, Any]:
@@ -160,7 +161,7 @@ def built(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
 
 def test_every_unresolved_record_is_listed_with_its_reason(built: tuple[Path, str]) -> None:
     path, _ = built
-    rows = fetch_rows(
+    rows = query(
         path, "select source, record_type, record_id, reason from marts.unresolved_records"
     )
     assert len(rows) == len(EXPECTED)
@@ -168,9 +169,9 @@ def test_every_unresolved_record_is_listed_with_its_reason(built: tuple[Path, st
 
 
 def test_dim_accounts_keeps_its_rules(built: tuple[Path, str]) -> None:
-    """Unresolved records add no account; the resolved ones are there as METRICS.md says."""
+    """Unresolved records add no account; the resolved ones are there as docs/metrics.md says."""
     path, _ = built
-    accounts = fetch_rows(path, "select account_id from marts.dim_accounts order by 1")
+    accounts = query(path, "select account_id from marts.dim_accounts order by 1")
     assert accounts == [("acc_a",), ("acc_b",)]
 
 
@@ -186,37 +187,18 @@ def test_postgres_lists_the_same_records(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """The same raw rows on PostgreSQL give the same table (the same macros, both engines)."""
-    import psycopg2
-
-    from ingestion.common import dbt_env
-    from tests.dbt_fixtures import DATASETS, DLT_LOADS, RAW_TABLES
+    from ingestion.settings import dbt_env
 
     for key, value in dbt_env().items():
         monkeypatch.setenv(key, value)
-    with psycopg2.connect(postgres_warehouse.url) as con, con.cursor() as cursor:
-        for dataset in DATASETS:
-            cursor.execute(f"create schema {dataset}")
-            cursor.execute(f"create table {dataset}._dlt_loads ({DLT_LOADS})")
-            cursor.execute(
-                f"insert into {dataset}._dlt_loads values (%s, %s, 0, now(), 'hash')",
-                (LOAD, dataset),
-            )
-        for table, ddl in RAW_TABLES.items():
-            cursor.execute(f"create table {table} ({ddl.replace(' double', ' double precision')})")
-            for index, row in enumerate(ROWS.get(table, [])):
-                values = {"_dlt_id": f"{table}-{index}", **row}
-                names = ", ".join(values)
-                cursor.execute(
-                    f"insert into {table} ({names}) values ({', '.join(['%s'] * len(values))})",
-                    list(values.values()),
-                )
+    create_raw_postgres(postgres_warehouse.url, ROWS, completed_loads=[LOAD])
     only_build = ["--resource-type", "seed", "--resource-type", "model"]
     result = run_dbt(
         ["build", "--select", "+unresolved_records", *only_build], tmp_path / "w.duckdb", tmp_path
     )
     assert result.returncode == 0, result.stdout[-4000:]
-    with psycopg2.connect(postgres_warehouse.url) as con, con.cursor() as cursor:
-        cursor.execute(
-            "select source, record_type, record_id, reason from marts.unresolved_records"
-        )
-        assert set(cursor.fetchall()) == EXPECTED
+    rows = pg_query(
+        postgres_warehouse.url,
+        "select source, record_type, record_id, reason from marts.unresolved_records",
+    )
+    assert set(rows) == EXPECTED

@@ -7,14 +7,11 @@ from decimal import Decimal
 from pathlib import Path
 
 import pytest
-from conftest import pg_query
 
-from ingestion.common import (
-    WarehouseSettingError,
-    dbt_env,
-    make_pipeline,
-    warehouse_engine,
-)
+from ingestion.pipeline import make_pipeline
+from ingestion.settings import WarehouseSettingError, dbt_env, warehouse_engine
+from tests.toolkit.files import write_file_drop
+from tests.toolkit.warehouse import pg_query
 from tools.compare_marts import differences
 
 
@@ -27,7 +24,8 @@ def test_duckdb_is_the_default(monkeypatch: pytest.MonkeyPatch, warehouse: Path)
 
 def test_an_unknown_engine_is_refused_with_the_choices(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("WAREHOUSE", "snowflake")
-    with pytest.raises(WarehouseSettingError, match="WAREHOUSE=duckdb .* or WAREHOUSE=postgres"):
+    choices = "WAREHOUSE=duckdb .*WAREHOUSE=postgres .* or WAREHOUSE=spark"
+    with pytest.raises(WarehouseSettingError, match=choices):
         warehouse_engine()
 
 
@@ -58,15 +56,9 @@ def test_dbt_gets_the_parts_of_dlts_connection_string(monkeypatch: pytest.Monkey
 def test_file_drop_loader_lands_on_postgres_once_and_sets_bad_rows_aside(
     postgres_warehouse, warehouse: Path, tmp_path: Path
 ) -> None:
-    from test_file_drop_loader import LICENSES, SURVEYS
-
     from ingestion.sources import BY_NAME
 
-    (tmp_path / "surveys").mkdir()
-    (tmp_path / "surveys" / "2026-01.csv").write_text(SURVEYS)
-    (tmp_path / "licenses").mkdir()
-    (tmp_path / "licenses" / "licenses.csv").write_text(LICENSES)
-    kwargs = {"surveys_url": str(tmp_path / "surveys"), "licenses_url": str(tmp_path / "licenses")}
+    kwargs = write_file_drop(tmp_path)
     first = BY_NAME["file_drop"].load(**kwargs)
     second = BY_NAME["file_drop"].load(**kwargs)
 
@@ -116,7 +108,7 @@ def test_production_dagster_yaml_stores_runs_on_postgres(
 ) -> None:
     import dagster as dg
 
-    from ingestion.common import PROJECT_ROOT
+    from ingestion.settings import PROJECT_ROOT
 
     storage = postgres_server.create_database("dagster_storage")
     for key, value in {
@@ -148,7 +140,7 @@ def test_dagster_graph_follows_the_engine(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from ingestion.common import PROJECT_ROOT
+    from ingestion.settings import PROJECT_ROOT
 
     script = (
         "import json\n"

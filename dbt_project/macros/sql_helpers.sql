@@ -1,7 +1,8 @@
-{#- Small cross-database helpers. Each is plain SQL that DuckDB and PostgreSQL both accept,
-    so the later PostgreSQL port only has to touch the dispatched ones (`json_text`). -#}
+{#- Small cross-database helpers, one definition for every engine: plain SQL that DuckDB and
+    PostgreSQL both accept, or an `adapter.dispatch` where the engines differ (`json_text`,
+    `day_series`; docs/postgres.md, "Portable SQL"). -#}
 
-{#- An empty-string id is the same as an absent one (METRICS.md). -#}
+{#- An empty-string id is the same as an absent one (docs/metrics.md, "Shared rules"). -#}
 {% macro nullif_empty(column) -%}
     nullif(trim(cast({{ column }} as varchar)), '')
 {%- endmacro %}
@@ -26,7 +27,7 @@
     cast({{ dbt.date_trunc('month', column) }} as date)
 {%- endmacro %}
 
-{#- A decimal ratio, null when the denominator is 0 (METRICS.md). -#}
+{#- A decimal ratio, null when the denominator is 0 (docs/metrics.md, "Shared rules"). -#}
 {% macro safe_ratio(numerator, denominator) -%}
     cast({{ numerator }} as double precision) / nullif({{ denominator }}, 0)
 {%- endmacro %}
@@ -51,11 +52,25 @@
 
 {#- A table function of every step_days-th day from start_date up to end_date (DATE
     expressions over the rows it is joined to), as column `<alias>.date_ts` (a timestamp).
-    Both DuckDB and PostgreSQL read `generate_series` in FROM as a lateral call. -#}
+    Both DuckDB and PostgreSQL read `generate_series` in FROM as a lateral call; Spark has
+    its own (macros/spark.sql). -#}
 {% macro day_series(start_date, end_date, step_days=1, alias='day_series') -%}
+    {{ return(adapter.dispatch('day_series')(start_date, end_date, step_days, alias)) }}
+{%- endmacro %}
+
+{% macro default__day_series(start_date, end_date, step_days=1, alias='day_series') -%}
     generate_series(
         cast({{ start_date }} as timestamp),
         cast({{ end_date }} as timestamp),
         interval '{{ step_days }} day'
     ) as {{ alias }} (date_ts)
+{%- endmacro %}
+
+{#- A table function of the integers first..last as column `<alias>.<column>`. -#}
+{% macro int_series(first, last, alias, column) -%}
+    {{ return(adapter.dispatch('int_series')(first, last, alias, column)) }}
+{%- endmacro %}
+
+{% macro default__int_series(first, last, alias, column) -%}
+    generate_series({{ first }}, {{ last }}) as {{ alias }} ({{ column }})
 {%- endmacro %}

@@ -10,19 +10,12 @@ import dlt
 import fsspec
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import (
-    RecordRejected,
-    column,
-    list_new_files,
-    make_pipeline,
-    mark_reject,
-    merge_resource,
-    reject_row,
-    require_setting,
-    run_counted,
-)
 from ingestion.file_drop.helpers import decode_csv, read_csv
 from ingestion.file_drop.settings import CSV_SUFFIXES, DATASET_NAME, PIPELINE_NAME, SOURCE_NAME
+from ingestion.files import list_new_files
+from ingestion.pipeline import column, make_pipeline, merge_resource, run_counted
+from ingestion.rejects import RecordRejected, mark_reject, reject_row
+from ingestion.settings import require_setting
 
 __all__ = ["DATASET_NAME", "PIPELINE_NAME", "file_drop", "load"]
 

@@ -11,7 +11,6 @@ from decimal import Decimal, InvalidOperation
 from itertools import islice
 from typing import Any
 
-from ingestion.common import RecordRejected, mark_reject, parse_timestamp, reject_row
 from ingestion.file_drop.settings import (
     FALLBACK_ENCODING,
     LICENSE_COLUMNS,
@@ -19,7 +18,9 @@ from ingestion.file_drop.settings import (
     SOURCE_NAME,
     SURVEY_COLUMNS,
 )
+from ingestion.parsing import parse_timestamp
 from ingestion.plausibility import count_problem, number_problem, timestamp_problem
+from ingestion.rejects import RecordRejected, mark_reject, reject_row
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +110,7 @@ def _date(value: str | None, name: str) -> date | None:
 
 
 def clean_survey(row: dict[str, str | None]) -> dict[str, Any]:
-    """A survey answer: nps 0-10 or csat 1-5; anything else is a bad record (SOURCES.md 3b)."""
+    """A survey answer: nps 0-10 or csat 1-5; anything else is a bad record."""
     survey = _required(row, "survey").lower()
     if survey not in SCORE_RANGES:
         raise RecordRejected(f"survey must be one of {sorted(SCORE_RANGES)}, got {survey!r}")

@@ -1,4 +1,4 @@
-"""File-drop constants: the CSV layouts of SOURCES.md sections 3b and 4b."""
+"""File-drop constants: the survey and license CSV layouts (docs/architecture.md)."""
 
 PIPELINE_NAME = "file_drop"
 DATASET_NAME = "raw_file_drop"

@@ -1,4 +1,4 @@
-"""Segment Spec events from a folder or bucket of JSON Lines files (SOURCES.md section 1)."""
+"""Segment Spec events from a folder or bucket of JSON Lines files (the Segment Spec)."""
 
 from __future__ import annotations
 
@@ -14,14 +14,10 @@ import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
 from dlt.common.schema.utils import dlt_id_column
 
-from ingestion.common import (
-    list_new_files,
-    make_pipeline,
-    mark_reject,
-    require_setting,
-    run_counted,
-)
+from ingestion.files import list_new_files
+from ingestion.pipeline import make_pipeline, run_counted
 from ingestion.plausibility import timestamp_bounds
+from ingestion.rejects import mark_reject
 from ingestion.segment.columnar import Prefetcher
 from ingestion.segment.helpers import READ_ERRORS, file_reject, read_lines, read_parsed
 from ingestion.segment.settings import (
@@ -36,6 +32,7 @@ from ingestion.segment.settings import (
     SOURCE_NAME,
     TABLE_NAME,
 )
+from ingestion.settings import require_setting
 
 __all__ = ["DATASET_NAME", "PIPELINE_NAME", "load", "segment_events"]
 

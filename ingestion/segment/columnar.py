@@ -9,7 +9,7 @@ DuckDB is used purely as a parser: an in-memory connection that reads the event 
 the warehouse. It decompresses the file and splits it into lines once, then parses each line
 once (`from_json`) into the fields, with the checks below on the raw line beside it. What
 "the same values" rests on, each guarded below and checked by the parity tests in
-tests/test_segment_loader.py:
+tests/segment/test_segment_loader.py:
 
 - DuckDB's JSON parser (yyjson) and orjson agree on which lines are valid JSON, except for
   trailing commas and NaN/Infinity, which DuckDB accepts: a line with those is unusual.

@@ -13,8 +13,8 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from ingestion.common import reject_row
 from ingestion.plausibility import EARLIEST_SETTING, SKEW_SETTING, timestamp_bounds
+from ingestion.rejects import reject_row
 from ingestion.segment.columnar import ParsedFile
 from ingestion.segment.settings import (
     KNOWN_FIELDS,
@@ -54,7 +54,7 @@ class BadRecord(ValueError):
 
 
 def parse_timestamp(value: Any, field_name: str) -> datetime:
-    """ISO-8601 to an aware UTC datetime; a timestamp without offset is UTC (METRICS.md)."""
+    """ISO-8601 to an aware UTC datetime; a timestamp without offset is UTC (docs/metrics.md)."""
     if not isinstance(value, str) or not value:
         raise BadRecord(f"{field_name} is missing or not a string")
     try:
@@ -106,7 +106,7 @@ def _message_key(value: Any) -> str | None:
 def _event_time(message: dict[str, Any], bounds: Bounds) -> datetime:
     """The event's `timestamp`, if it is a time the event could have had.
 
-    Only `timestamp` decides an event's day (METRICS.md: never `receivedAt`), so a message
+    Only `timestamp` decides an event's day (docs/metrics.md: never `receivedAt`), so a message
     without one (a library's raw message, `originalTimestamp` only) is set aside, not guessed.
     """
     key = "timestamp"

@@ -1,4 +1,4 @@
-"""Stripe subscriptions (seats sold) and customers (SOURCES.md section 4a)."""
+"""Stripe subscriptions (seats sold) and customers (Stripe API)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,10 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import (
-    DEFAULT_MAX_PAGES,
-    FetchProblems,
-    MissingSettingError,
-    guarded_pages,
-    make_pipeline,
-    merge_resource,
-    require_setting,
-    run_api_load,
-)
-from ingestion.stripe.helpers import iter_list, make_session
+from ingestion.api import DEFAULT_MAX_PAGES, FetchProblems, guarded_pages, run_api_load
+from ingestion.pipeline import make_pipeline, merge_resource
+from ingestion.settings import MissingSettingError, require_setting
+from ingestion.stripe.helpers import iter_list, make_api
 from ingestion.stripe.settings import (
     COLUMNS,
     DATASET_NAME,
@@ -45,14 +38,12 @@ def stripe_source(
     (a FetchProblems, given by `load`) lets a list that breaks mid-way keep its fetched pages.
     """
     require_setting(SOURCE_NAME, api_key, "api_key")
-    root = base_url.rstrip("/")
-    session = make_session(str(api_key))
+    api = make_api(base_url.rstrip("/"), str(api_key), int(max_pages))
     failures = problems if isinstance(problems, FetchProblems) else None
 
     def listed(resource: str) -> Any:
         def rows() -> Iterator[Any]:
-            pages = iter_list(session, root, resource, RESOURCES[resource], int(max_pages))
-            yield from guarded_pages(pages, failures) if failures is not None else pages
+            yield from guarded_pages(iter_list(api, resource, RESOURCES[resource]), failures)
 
         nested = (
             {("items", "data"): {"columns": ITEM_COLUMNS, "parent_table_name": "subscriptions"}}

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-import requests
+from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests import Request, Response
 
-from ingestion.common import (
-    RecordRejected,
-    check_page_budget,
-    get_json,
-    list_envelope,
-    normalize_ids,
-    repeated_cursor,
-    split_page,
-)
+from ingestion.api import PagingGuard, VendorApi
+from ingestion.parsing import normalize_ids
 from ingestion.plausibility import count_problem, earliest_timestamp, timestamp_problem
+from ingestion.rejects import RecordRejected
 from ingestion.stripe.settings import (
     CREDENTIAL_HINT,
     EPOCH_FIELDS,
@@ -28,14 +23,16 @@ from ingestion.stripe.settings import (
     SOURCE_NAME,
 )
 
-logger = logging.getLogger(__name__)
 
-
-def make_session(api_key: str) -> Any:
-    """Build a session carrying the secret key as a bearer token, as Stripe documents."""
-    session = requests.Session()
-    session.headers.update({"Authorization": f"Bearer {api_key}", "Accept": "application/json"})
-    return session
+def make_api(base_url: str, api_key: str, max_pages: int) -> VendorApi:
+    """Stripe's API client: the secret key as a bearer token, as Stripe documents."""
+    return VendorApi(
+        SOURCE_NAME,
+        base_url,
+        auth=BearerTokenAuth(api_key),
+        credential_hint=CREDENTIAL_HINT,
+        max_pages=max_pages,
+    )
 
 
 def _epoch(field: str, value: Any, *, may_be_future: bool) -> None:
@@ -140,48 +137,45 @@ def clean_record(record: dict[str, Any]) -> dict[str, Any]:
     return record
 
 
-def iter_list(
-    session: Any, base_url: str, resource: str, params: dict[str, str], max_pages: int
-) -> Iterator[Any]:
-    """Follow `starting_after=<last id>` while `has_more`; Stripe lists newest first.
+class StartingAfterPaginator(BasePaginator):
+    """Stripe lists: `starting_after=<last id on the page>` while `has_more`.
 
-    A page whose last id was already used as a cursor raises PagingError: the list would
-    loop, and stopping there would report success on part of it.
+    A page with more to come but no id to continue from, or whose last id was already used,
+    is a paging problem: the list would loop, and stopping there would report success on
+    part of it.
     """
-    url = f"{base_url}/v1/{resource}"
-    query: dict[str, Any] = {**params, "limit": PAGE_LIMIT}
-    counts: dict[str, int] = {}
-    anchors: set[str] = set()
-    pages = 0
-    while True:
-        body, location = get_json(
-            session,
-            url,
-            query,
-            source=SOURCE_NAME,
-            credential_hint=CREDENTIAL_HINT,
-            envelope=list_envelope("data"),
-        )
-        pages += 1
-        items = body.get("data") or []
-        yield from split_page(
-            items, source=SOURCE_NAME, location=location, clean=clean_record, counts=counts
-        )
+
+    def __init__(self, guard: PagingGuard) -> None:
+        super().__init__()
+        self.guard = guard
+        self.last_id: str | None = None
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        """Continue after the page's last id while `has_more`, if the guard allows."""
+        if not response.json().get("has_more"):
+            self._has_next_page = False
+            return
         ids = [
             i["id"]
-            for i in items
+            for i in data or []
             if isinstance(i, dict) and isinstance(i.get("id"), str) and i["id"]
         ]
-        if not body.get("has_more"):
-            break
-        if not ids:
-            raise repeated_cursor(SOURCE_NAME, resource, "<no id on the page>", location)
-        if ids[-1] in anchors:
-            raise repeated_cursor(SOURCE_NAME, resource, ids[-1], location)
-        check_page_budget(SOURCE_NAME, resource, pages, max_pages, location)
-        anchors.add(ids[-1])
-        query = {**query, "starting_after": ids[-1]}
-    rejected = counts.get("rejected", 0)
-    (logger.warning if rejected else logger.info)(
-        "stripe.%s: %d loaded, %d set aside", resource, counts.get("loaded", 0), rejected
+        self.last_id = ids[-1] if ids else None
+        url = str(response.url)
+        self._has_next_page = self.guard.allows(self.last_id, url, missing="<no id on the page>")
+
+    def update_request(self, request: Request) -> None:
+        """Ask for the objects after the last id."""
+        request.params = {**(request.params or {}), "starting_after": self.last_id}
+
+
+def iter_list(api: VendorApi, resource: str, params: dict[str, str]) -> Iterator[Any]:
+    """Every object of one list, newest first (Stripe's order)."""
+    yield from api.records(
+        resource,
+        f"/v1/{resource}",
+        params={**params, "limit": PAGE_LIMIT},
+        records_key="data",
+        paginator=StartingAfterPaginator,
+        clean=clean_record,
     )

@@ -2,7 +2,7 @@
 
 from dlt.common.schema.typing import TColumnSchema, TDataType, TTableSchemaColumns
 
-from ingestion.common import column
+from ingestion.pipeline import column
 
 SOURCE_NAME = "stripe"
 PIPELINE_NAME = "stripe_billing"

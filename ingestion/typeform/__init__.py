@@ -1,4 +1,4 @@
-"""Typeform NPS/CSAT survey responses, flattened to one row each (SOURCES.md section 3a)."""
+"""Typeform NPS/CSAT survey responses, flattened to one row each (Typeform Responses API)."""
 
 from __future__ import annotations
 
@@ -9,16 +9,10 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import (
-    DEFAULT_MAX_PAGES,
-    FetchProblems,
-    MissingSettingError,
-    make_pipeline,
-    merge_resource,
-    require_setting,
-    run_api_load,
-)
-from ingestion.typeform.helpers import flatten_response, iter_responses, make_session
+from ingestion.api import DEFAULT_MAX_PAGES, FetchProblems, run_api_load
+from ingestion.pipeline import make_pipeline, merge_resource
+from ingestion.settings import MissingSettingError, require_setting
+from ingestion.typeform.helpers import flatten_response, iter_responses, make_api
 from ingestion.typeform.settings import (
     COLUMNS,
     DATASET_NAME,
@@ -53,8 +47,7 @@ def typeform_responses(
             f"{SOURCE_NAME}: survey must be one of {sorted(SCORE_RANGES)}, got {survey!r} "
             "(SOURCES__TYPEFORM__SURVEY)"
         )
-    root = base_url.rstrip("/")
-    session = make_session(str(access_token))
+    api = make_api(base_url.rstrip("/"), str(access_token), int(max_pages))
     form = str(form_id)
 
     def clean(item: dict[str, Any]) -> dict[str, Any]:
@@ -68,9 +61,7 @@ def typeform_responses(
         ),
     ) -> Iterator[Any]:
         """Ask only for responses since the newest one loaded (reject rows have no cursor)."""
-        yield from iter_responses(
-            session, root, form, submitted_at.last_value, clean, int(max_pages)
-        )
+        yield from iter_responses(api, form, submitted_at.last_value, clean)
 
     return merge_resource(responses, name=TABLE_NAME, primary_key="response_id", columns=COLUMNS)
 

@@ -3,36 +3,31 @@
 from __future__ import annotations
 
 import json
-import logging
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import Any
 
-import requests
+from dlt.sources.helpers.rest_client.auth import BearerTokenAuth
+from dlt.sources.helpers.rest_client.paginators import BasePaginator
+from requests import Request, Response
 
-from ingestion.common import (
-    RecordRejected,
-    check_page_budget,
-    get_json,
-    list_envelope,
-    parse_timestamp,
-    repeated_cursor,
-    split_page,
-)
+from ingestion.api import PagingGuard, VendorApi
+from ingestion.parsing import parse_timestamp
 from ingestion.plausibility import timestamp_problem
+from ingestion.rejects import RecordRejected
 from ingestion.typeform.settings import CREDENTIAL_HINT, PAGE_SIZE, SCORE_RANGES, SOURCE_NAME
 
-logger = logging.getLogger(__name__)
 
-
-def make_session(access_token: str) -> Any:
-    """Build a session carrying the Typeform bearer token."""
-    session = requests.Session()
-    session.headers.update(
-        {"Authorization": f"Bearer {access_token}", "Accept": "application/json"}
+def make_api(base_url: str, access_token: str, max_pages: int) -> VendorApi:
+    """Typeform's API client: the personal access token as a bearer token."""
+    return VendorApi(
+        SOURCE_NAME,
+        base_url,
+        auth=BearerTokenAuth(access_token),
+        credential_hint=CREDENTIAL_HINT,
+        max_pages=max_pages,
     )
-    return session
 
 
 def _text(value: Any) -> str | None:
@@ -119,57 +114,59 @@ def flatten_response(
     }
 
 
+class BeforeTokenPaginator(BasePaginator):
+    """Newest to oldest: `before=<token of the last item>` until a page is empty or the last.
+
+    A page with more to come but no token on it, or a token already used, is a paging
+    problem (Typeform ignoring `before` would serve the first page forever).
+    """
+
+    def __init__(self, guard: PagingGuard) -> None:
+        super().__init__()
+        self.guard = guard
+        self.token: str | None = None
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        """Continue before the page's last token unless this was the last page."""
+        items = data or []
+        if not items or response.json().get("page_count", 0) <= 1:
+            self._has_next_page = False
+            return
+        tokens = [
+            str(i.get("token") or i.get("response_id"))
+            for i in items
+            if isinstance(i, dict) and (i.get("token") or i.get("response_id"))
+        ]
+        self.token = tokens[-1] if tokens else None
+        url = str(response.url)
+        self._has_next_page = self.guard.allows(self.token, url, missing="<no token on the page>")
+
+    def update_request(self, request: Request) -> None:
+        """Ask for the responses before the last token."""
+        request.params = {**(request.params or {}), "before": self.token}
+
+
 def iter_responses(
-    session: Any,
-    base_url: str,
+    api: VendorApi,
     form_id: str,
     since: datetime | None,
-    clean: Any,
-    max_pages: int,
+    clean: Callable[[dict[str, Any]], dict[str, Any]],
 ) -> Iterator[Any]:
-    """Page newest to oldest with `before=<token of the last item>` until a page comes back empty.
+    """Responses of one form submitted since `since`, newest first.
 
     `since` is inclusive at Typeform, so the boundary response is re-read; dlt's incremental
     deduplicates it and the merge on response_id makes it harmless anyway. Newest first means
     a load cut short must commit nothing (its cursor would skip the older responses not yet
     read), so a failure here raises and the next run starts again from the same `since`.
     """
-    url = f"{base_url}/forms/{form_id}/responses"
     params: dict[str, Any] = {"page_size": PAGE_SIZE}
     if since is not None:
         params["since"] = since.strftime("%Y-%m-%dT%H:%M:%S")
-    counts: dict[str, int] = {}
-    used_tokens: set[str] = set()
-    pages = 0
-    while True:
-        body, location = get_json(
-            session,
-            url,
-            params,
-            source=SOURCE_NAME,
-            credential_hint=CREDENTIAL_HINT,
-            envelope=list_envelope("items"),
-        )
-        pages += 1
-        items = body.get("items") or []
-        yield from split_page(
-            items, source=SOURCE_NAME, location=location, clean=clean, counts=counts
-        )
-        tokens = [
-            str(i.get("token") or i.get("response_id"))
-            for i in items
-            if isinstance(i, dict) and (i.get("token") or i.get("response_id"))
-        ]
-        if not items or body.get("page_count", 0) <= 1:
-            break
-        if not tokens:
-            raise repeated_cursor(SOURCE_NAME, "responses", "<no token on the page>", location)
-        if tokens[-1] in used_tokens:
-            raise repeated_cursor(SOURCE_NAME, "responses", tokens[-1], location)
-        check_page_budget(SOURCE_NAME, "responses", pages, max_pages, location)
-        used_tokens.add(tokens[-1])
-        params = {**params, "before": tokens[-1]}
-    rejected = counts.get("rejected", 0)
-    (logger.warning if rejected else logger.info)(
-        "typeform.responses: %d loaded, %d set aside", counts.get("loaded", 0), rejected
+    yield from api.records(
+        "responses",
+        f"/forms/{form_id}/responses",
+        params=params,
+        records_key="items",
+        paginator=BeforeTokenPaginator,
+        clean=clean,
     )

@@ -2,7 +2,7 @@
 
 from dlt.common.schema.typing import TTableSchemaColumns
 
-from ingestion.common import column
+from ingestion.pipeline import column
 
 SOURCE_NAME = "typeform"
 PIPELINE_NAME = "typeform_responses"
@@ -13,7 +13,7 @@ DEFAULT_BASE_URL = "https://api.typeform.com"
 PAGE_SIZE = 1000  # Typeform's maximum page_size
 CREDENTIAL_HINT = "SOURCES__TYPEFORM__ACCESS_TOKEN (a personal token with responses:read)"
 
-# Valid score per survey kind; anything else is a bad record (SOURCES.md section 3).
+# Valid score per survey kind; anything else is a bad record (docs/metrics.md, "Surveys").
 SCORE_RANGES: dict[str, tuple[int, int]] = {"nps": (0, 10), "csat": (1, 5)}
 
 COLUMNS: TTableSchemaColumns = {

@@ -1,4 +1,4 @@
-"""Zendesk Support tickets, metrics, CSAT ratings and organizations (SOURCES.md section 2)."""
+"""Zendesk Support tickets, metrics, CSAT ratings and organizations (Zendesk Support API)."""
 
 from __future__ import annotations
 
@@ -9,17 +9,10 @@ from typing import Any
 import dlt
 from dlt.common.pipeline import LoadInfo
 
-from ingestion.common import (
-    DEFAULT_MAX_PAGES,
-    FetchProblems,
-    MissingSettingError,
-    guarded_pages,
-    make_pipeline,
-    merge_resource,
-    require_setting,
-    run_api_load,
-)
-from ingestion.zendesk.helpers import cursor_list, incremental_tickets, make_session
+from ingestion.api import DEFAULT_MAX_PAGES, FetchProblems, guarded_pages, run_api_load
+from ingestion.pipeline import make_pipeline, merge_resource
+from ingestion.settings import MissingSettingError, require_setting
+from ingestion.zendesk.helpers import cursor_list, incremental_tickets, make_api
 from ingestion.zendesk.settings import (
     COLUMNS,
     DATASET_NAME,
@@ -55,12 +48,8 @@ def zendesk_support(
         hint = " (or set SOURCES__ZENDESK__OAUTH_TOKEN instead of email and api_token)"
         require_setting(SOURCE_NAME, email, "email", hint)
         require_setting(SOURCE_NAME, api_token, "api_token", hint)
-    root = base_url.rstrip("/")
-    session = make_session(email, api_token, oauth_token)
+    api = make_api(base_url.rstrip("/"), email, api_token, oauth_token, int(max_pages))
     failures = problems if isinstance(problems, FetchProblems) else None
-
-    def guarded(pages: Iterator[Any]) -> Iterator[Any]:
-        return guarded_pages(pages, failures) if failures is not None else pages
 
     def tickets(
         updated_at: dlt.sources.incremental[datetime] = dlt.sources.incremental(  # noqa: B008
@@ -78,13 +67,11 @@ def zendesk_support(
         Rejected rows carry no updated_at, hence `include` for a missing cursor value.
         """
         start = updated_at.last_value or START_OF_TIME
-        yield from guarded(
-            incremental_tickets(session, root, int(start.timestamp()), int(max_pages))
-        )
+        yield from guarded_pages(incremental_tickets(api, int(start.timestamp())), failures)
 
     def listed(resource: str) -> Any:
         def rows() -> Iterator[Any]:
-            yield from guarded(cursor_list(session, root, resource, int(max_pages)))
+            yield from guarded_pages(cursor_list(api, resource), failures)
 
         return merge_resource(rows, name=resource, primary_key="id", columns=COLUMNS[resource])
 

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Iterator
 from datetime import datetime
 from typing import Any
 
-import requests
+from dlt.sources.helpers.rest_client.auth import AuthConfigBase, BearerTokenAuth, HttpBasicAuth
+from dlt.sources.helpers.rest_client.paginators import BasePaginator, JSONResponseCursorPaginator
+from requests import Request, Response
 
-from ingestion.common import (
-    RecordRejected,
-    check_page_budget,
-    get_json,
-    list_envelope,
-    normalize_ids,
-    parse_timestamp,
-    repeated_cursor,
-    split_page,
-)
+from ingestion.api import PagingError, PagingGuard, VendorApi
+from ingestion.parsing import normalize_ids, parse_timestamp
 from ingestion.plausibility import timestamp_problem
+from ingestion.rejects import RecordRejected
 from ingestion.zendesk.settings import (
     CREDENTIAL_HINT,
     ID_FIELDS,
@@ -31,18 +25,23 @@ from ingestion.zendesk.settings import (
     VERSION_COLUMN,
 )
 
-logger = logging.getLogger(__name__)
 
-
-def make_session(email: str | None, api_token: str | None, oauth_token: str | None) -> Any:
-    """Build a session with Zendesk auth: an OAuth bearer token wins over email/token basic."""
-    session = requests.Session()
-    session.headers["Accept"] = "application/json"
-    if oauth_token:
-        session.headers["Authorization"] = f"Bearer {oauth_token}"
-    else:
-        session.auth = (f"{email}/token", str(api_token))
-    return session
+def make_api(
+    base_url: str,
+    email: str | None,
+    api_token: str | None,
+    oauth_token: str | None,
+    max_pages: int,
+) -> VendorApi:
+    """Zendesk's API client: an OAuth bearer token wins over email/token basic auth."""
+    auth: AuthConfigBase = (
+        BearerTokenAuth(oauth_token)
+        if oauth_token
+        else HttpBasicAuth(f"{email}/token", str(api_token))
+    )
+    return VendorApi(
+        SOURCE_NAME, base_url, auth=auth, credential_hint=CREDENTIAL_HINT, max_pages=max_pages
+    )
 
 
 def _zendesk_id(field: str, value: Any) -> int | None:
@@ -110,93 +109,101 @@ class _Stream:
         return record
 
 
-def incremental_tickets(
-    session: Any, base_url: str, start_time: int, max_pages: int
-) -> Iterator[Any]:
-    """Tickets changed since `start_time` (Unix seconds), following after_url to end_of_stream.
+class ExportPaginator(BasePaginator):
+    """The incremental export: follow `after_url` (else `after_cursor`) to `end_of_stream`.
+
+    The stream also ends on a page with no way on (older API shapes omit end_of_stream).
+    """
+
+    def __init__(self, guard: PagingGuard) -> None:
+        super().__init__()
+        self.guard = guard
+        self.export_url = ""
+        self.after_url: str | None = None
+        self.cursor: str | None = None
+
+    def init_request(self, request: Request) -> None:
+        """Remember the export URL: a page with a cursor but no after_url goes back to it."""
+        self.export_url = str(request.url)
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        """Stop at end_of_stream (or an empty page without it, or no way on)."""
+        body = response.json()
+        end = body.get("end_of_stream")
+        self.cursor, self.after_url = body.get("after_cursor"), body.get("after_url")
+        ended = end is True or (end is None and not body.get("tickets"))
+        if ended or not (self.cursor or self.after_url):
+            self._has_next_page = False
+        else:
+            cursor = str(self.cursor or self.after_url)
+            self._has_next_page = self.guard.allows(cursor, str(response.url))
+
+    def update_request(self, request: Request) -> None:
+        """Follow after_url, else ask the export URL for the cursor."""
+        if self.after_url:
+            request.url, request.params = self.after_url, {}
+        else:
+            request.url = self.export_url
+            request.params = {"cursor": self.cursor, "per_page": INCREMENTAL_PAGE_SIZE}
+
+
+class ListPaginator(JSONResponseCursorPaginator):
+    """Cursor-paginated lists: `page[after]=meta.after_cursor` while `meta.has_more`."""
+
+    def __init__(self, guard: PagingGuard) -> None:
+        super().__init__(
+            cursor_path="meta.after_cursor",
+            cursor_param="page[after]",
+            has_more_path="meta.has_more",
+        )
+        self.guard = guard
+        self.url = ""
+
+    def update_state(self, response: Response, data: list[Any] | None = None) -> None:
+        """Read cursor and has_more as dlt does, then apply our repeated-cursor/budget guard."""
+        self.url = str(response.url)
+        super().update_state(response, data)
+        if self.has_next_page:
+            self._has_next_page = self.guard.allows(str(self._next_reference), str(response.url))
+
+    def _handle_missing_has_more(self, response_json: dict[str, Any]) -> None:
+        """No `meta.has_more`: the list ended (dlt would raise ValueError)."""
+
+    def _handle_invalid_has_more(self, has_more: Any) -> None:
+        """A `meta.has_more` that is not a boolean: where the list ends cannot be told."""
+        raise PagingError(
+            f"{SOURCE_NAME}.{self.guard.resource}: meta.has_more is {has_more!r}, not a "
+            f"boolean (page {self.url}); the load stops instead of guessing where the list ends."
+        )
+
+
+def incremental_tickets(api: VendorApi, start_time: int) -> Iterator[Any]:
+    """Tickets changed since `start_time` (Unix seconds), following the export to its end.
 
     Zendesk returns a ticket once per change (deleted ones with status `deleted`), so one run
     may hold several versions of a ticket: each row carries its version order, and the merge
-    keeps the latest. A cursor that repeats, or no `end_of_stream` within `max_pages`, raises
-    PagingError instead of ending quietly on partial data.
+    keeps the latest. A cursor that repeats, or no `end_of_stream` within the page budget,
+    raises PagingError instead of ending quietly on partial data.
     """
-    url: str | None = f"{base_url}{INCREMENTAL_PATH}"
-    params: dict[str, Any] | None = {"start_time": start_time, "per_page": INCREMENTAL_PAGE_SIZE}
-    counts: dict[str, int] = {}
-    seen_cursors: set[str] = set()
     stream = _Stream()
-    pages = 0
-    while url:
-        body, location = get_json(
-            session,
-            url,
-            params,
-            source=SOURCE_NAME,
-            credential_hint=CREDENTIAL_HINT,
-            envelope=list_envelope("tickets"),
-        )
-        pages += 1
-        yield from split_page(
-            body.get("tickets") or [],
-            source=SOURCE_NAME,
-            location=location,
-            clean=lambda record: stream.versioned("tickets", record),
-            counts=counts,
-        )
-        end = body.get("end_of_stream")
-        if end is True or (end is None and not body.get("tickets")):
-            break
-        cursor = body.get("after_cursor")
-        if not cursor and not body.get("after_url"):
-            break  # no way on: the stream ended (older API shapes omit end_of_stream)
-        if cursor in seen_cursors:
-            raise repeated_cursor(SOURCE_NAME, "tickets", str(cursor), location)
-        seen_cursors.add(str(cursor))
-        check_page_budget(SOURCE_NAME, "tickets", pages, max_pages, location)
-        url, params = body.get("after_url") or f"{base_url}{INCREMENTAL_PATH}", None
-        if not body.get("after_url"):
-            params = {"cursor": cursor, "per_page": INCREMENTAL_PAGE_SIZE}
-    _report("tickets", counts)
+    yield from api.records(
+        "tickets",
+        INCREMENTAL_PATH,
+        params={"start_time": start_time, "per_page": INCREMENTAL_PAGE_SIZE},
+        records_key="tickets",
+        paginator=ExportPaginator,
+        clean=lambda record: stream.versioned("tickets", record),
+    )
 
 
-def cursor_list(session: Any, base_url: str, resource: str, max_pages: int) -> Iterator[Any]:
-    """Read a cursor-paginated list: page[size] first, then links.next while has_more."""
-    url: str | None = f"{base_url}/api/v2/{resource}.json"
-    params: dict[str, Any] | None = {"page[size]": LIST_PAGE_SIZE}
-    counts: dict[str, int] = {}
-    visited: set[str] = set()
+def cursor_list(api: VendorApi, resource: str) -> Iterator[Any]:
+    """Read a cursor-paginated list from its first page (`page[size]`) to the last."""
     stream = _Stream()
-    pages = 0
-    while url:
-        body, location = get_json(
-            session,
-            url,
-            params,
-            source=SOURCE_NAME,
-            credential_hint=CREDENTIAL_HINT,
-            envelope=list_envelope(resource),
-        )
-        pages += 1
-        yield from split_page(
-            body.get(resource) or [],
-            source=SOURCE_NAME,
-            location=location,
-            clean=lambda record: stream.versioned(resource, record),
-            counts=counts,
-        )
-        visited.add(location)
-        meta = body.get("meta") or {}
-        next_url = (body.get("links") or {}).get("next")
-        if not (meta.get("has_more") and next_url):
-            break
-        if next_url in visited:  # a server repeating a page must not loop us, nor end quietly
-            raise repeated_cursor(SOURCE_NAME, resource, str(next_url), location)
-        check_page_budget(SOURCE_NAME, resource, pages, max_pages, location)
-        url, params = next_url, None
-    _report(resource, counts)
-
-
-def _report(resource: str, counts: dict[str, int]) -> None:
-    rejected = counts.get("rejected", 0)
-    log = logger.warning if rejected else logger.info
-    log("zendesk.%s: %d loaded, %d set aside", resource, counts.get("loaded", 0), rejected)
+    yield from api.records(
+        resource,
+        f"/api/v2/{resource}.json",
+        params={"page[size]": LIST_PAGE_SIZE},
+        records_key=resource,
+        paginator=ListPaginator,
+        clean=lambda record: stream.versioned(resource, record),
+    )

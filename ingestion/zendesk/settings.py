@@ -4,7 +4,7 @@ from datetime import UTC, datetime
 
 from dlt.common.schema.typing import TColumnSchema, TTableSchemaColumns
 
-from ingestion.common import column
+from ingestion.pipeline import column
 
 SOURCE_NAME = "zendesk"
 PIPELINE_NAME = "zendesk_support"

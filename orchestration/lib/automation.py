@@ -10,7 +10,7 @@ from typing import Any
 
 import dagster as dg
 
-from ingestion.common import list_new_files
+from ingestion.files import list_new_files
 from ingestion.segment.settings import EVENT_FILE_SUFFIXES
 from ingestion.sources import SOURCE_SYSTEMS
 from orchestration.lib.dlt_assets import source_asset_keys

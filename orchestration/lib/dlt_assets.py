@@ -1,4 +1,10 @@
-"""Turn one ingestion source system into one Dagster multi-asset, keyed as its dbt sources."""
+"""Turn one ingestion source system into one Dagster multi-asset, keyed as its dbt sources.
+
+Not dagster-dlt's `@dlt_assets`: it runs one `pipeline.run(source)` built when the definitions
+load, while a source package here runs several loads (events in bounded chunks), checks its
+settings first, picks the destination from the warehouse settings at run time, and reports
+the records it set aside (docs/architecture.md, "Why not dagster-dlt").
+"""
 
 import json
 from collections.abc import Iterator
@@ -6,9 +12,10 @@ from typing import Any
 
 import dagster as dg
 
-from ingestion.common import REJECTS_TABLE, CredentialRejectedError, warehouse_engine
+from ingestion.api import CredentialRejectedError
+from ingestion.rejects import REJECTS_TABLE
+from ingestion.settings import WarehouseSettings
 from ingestion.sources import SourceSystem
-from orchestration.lib.domains import domain_of
 from orchestration.lib.project import OWNERS, WAREHOUSE_POOL
 
 API_RETRY_POLICY = dg.RetryPolicy(max_retries=3, delay=10, backoff=dg.Backoff.EXPONENTIAL)
@@ -43,15 +50,21 @@ def source_asset_keys(system: SourceSystem, manifest: dict[str, Any]) -> list[dg
     ]
 
 
-def build_source_assets(system: SourceSystem, manifest: dict[str, Any]) -> dg.AssetsDefinition:
-    """One multi-asset per source system: one dlt load writes all of its tables at once."""
+def build_source_assets(
+    system: SourceSystem, manifest: dict[str, Any], settings: WarehouseSettings
+) -> dg.AssetsDefinition:
+    """One multi-asset per source system: one dlt load writes all of its tables at once.
+
+    Its group is the source's name, as is the folder of its staging models (`staging/zendesk/`),
+    so a source's raw tables and staging models read together in the UI.
+    """
     tables = source_tables(system, manifest)
     specs = [
         dg.AssetSpec(
             key=[system.dataset, table],
             description=description or f"{table} loaded by dlt from {system.name}.",
-            group_name=domain_of(table if system.name == "file_drop" else system.name),
-            kinds={"dlt", warehouse_engine(), system.kind},
+            group_name=system.name,
+            kinds={"dlt", settings.engine, system.kind},
             owners=OWNERS,
             tags={"layer": "raw"},
             metadata={"dataset": system.dataset, "source_system": system.name},
@@ -63,7 +76,7 @@ def build_source_assets(system: SourceSystem, manifest: dict[str, Any]) -> dg.As
         name=f"{system.name}_raw",
         specs=specs,
         description=system.description,
-        retry_policy=None if system.kind in ("segment", "csv") else API_RETRY_POLICY,
+        retry_policy=API_RETRY_POLICY if system.api else None,
         pool=WAREHOUSE_POOL,
     )
     def _load(context: dg.AssetExecutionContext) -> Iterator[dg.MaterializeResult]:
@@ -91,7 +104,7 @@ def build_source_assets(system: SourceSystem, manifest: dict[str, Any]) -> dg.As
 
 
 def load_manifest(path: Any) -> dict[str, Any]:
-    """Read dbt's manifest.json (parsed beforehand by `ensure_dbt_manifest`)."""
+    """Read dbt's manifest.json (parsed beforehand by `project.dbt_project`)."""
     with open(path, encoding="utf-8") as handle:
         manifest: dict[str, Any] = json.load(handle)
     return manifest

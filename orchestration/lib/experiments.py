@@ -1,4 +1,4 @@
-"""The statistics of `marts.fct_experiment_results` (METRICS.md, "Experiments").
+"""The statistics of `marts.fct_experiment_results` (docs/metrics.md, "Experiments").
 
 dbt counts the exposures and conversions (`intermediate.int_experiment_counts`); SQL engines
 lack the normal and chi-square distributions, so this step adds the rates, the lift against
@@ -17,11 +17,11 @@ from typing import Any
 
 from scipy import special, stats
 
-from ingestion.common import postgres_url, warehouse_engine, warehouse_path
+from ingestion.settings import WarehouseSettings
 
 COUNTS_SCHEMA, COUNTS_TABLE = "intermediate", "int_experiment_counts"
 RESULTS_SCHEMA, RESULTS_TABLE = "marts", "fct_experiment_results"
-# The 97.5% quantile of the standard normal, as METRICS.md writes it (not 1.96).
+# The 97.5% quantile of the standard normal, as docs/metrics.md writes it (not 1.96).
 Z_95 = 1.959963984540054
 SRM_ALPHA = 0.001
 
@@ -252,17 +252,18 @@ def _counts(rows: Iterable[Sequence[Any]]) -> list[VariationCounts]:
     ]
 
 
-def build_experiment_results() -> list[VariationResult]:
+def build_experiment_results(settings: WarehouseSettings | None = None) -> list[VariationResult]:
     """Read the counts, compute the mart and replace `marts.fct_experiment_results` atomically.
 
     On DuckDB this opens the warehouse for writing: call it only from a step in the
     `warehouse` pool (orchestration/lib/project.py), like every other warehouse writer.
     """
+    settings = settings or WarehouseSettings.from_env()
     placeholders = ", ".join(["?"] * len(RESULT_COLUMNS))
-    if warehouse_engine() == "postgres":
+    if settings.engine == "postgres":
         import psycopg2
 
-        with psycopg2.connect(postgres_url()) as con, con.cursor() as cursor:
+        with psycopg2.connect(settings.postgres_url()) as con, con.cursor() as cursor:
             # One transaction (psycopg2 commits when the block ends, rolls back on error).
             cursor.execute(_READ_COUNTS)
             results = compute_results(_counts(cursor.fetchall()))
@@ -276,9 +277,30 @@ def build_experiment_results() -> list[VariationResult]:
             )
         con.close()
         return results
+    if settings.engine == "spark":
+        # Parquet beside the tables dbt built on Spark (docs/spark.md).
+        from ingestion.parquet_files import spark_files, write_built_table
+
+        with spark_files(settings) as con:
+            results = compute_results(_counts(con.execute(_READ_COUNTS).fetchall()))
+            con.execute("create schema if not exists computed")
+            con.execute(_create_statement().replace(f"{RESULTS_SCHEMA}.", "computed.", 1))
+            if results:
+                con.executemany(
+                    f"insert into computed.{RESULTS_TABLE} values ({placeholders})",
+                    [astuple(row) for row in results],
+                )
+            write_built_table(
+                con,
+                settings,
+                RESULTS_SCHEMA,
+                RESULTS_TABLE,
+                f"select * from computed.{RESULTS_TABLE}",
+            )
+        return results
     import duckdb
 
-    with duckdb.connect(str(warehouse_path())) as con:
+    with duckdb.connect(str(settings.path)) as con:
         results = compute_results(_counts(con.execute(_READ_COUNTS).fetchall()))
         con.execute("begin transaction")
         try:

@@ -28,7 +28,7 @@ def freshness_checks(all_keys: list[dg.AssetKey]) -> list[dg.AssetChecksDefiniti
     daily_sources: list[dg.AssetKey] = []
     for system in SOURCE_SYSTEMS:
         keys = [dg.AssetKey([system.dataset, table]) for table in system.tables]
-        (hourly if system.kind in ("zendesk", "typeform", "stripe") else daily_sources).extend(keys)
+        (hourly if system.api else daily_sources).extend(keys)
     marts = [key for key in all_keys if key.path[0] == "marts"]
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.SupersessionWarning)

@@ -53,8 +53,14 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 
-from ingestion.common import PROJECT_ROOT, postgres_url, warehouse_engine, warehouse_path
 from ingestion.plausibility import max_future_skew
+from ingestion.settings import (
+    PROJECT_ROOT,
+    WarehouseSettings,
+    postgres_url,
+    warehouse_engine,
+    warehouse_path,
+)
 from orchestration.lib.project import WAREHOUSE_POOL
 
 if TYPE_CHECKING:
@@ -68,7 +74,7 @@ DEFAULT_CHUNK_ROWS = 200_000
 # How long a check waits for a writer (dlt, dbt) to release DuckDB's lock before giving up.
 LOCK_TIMEOUT_SECONDS = 300.0
 
-Engine = Literal["duckdb", "postgres"]
+Engine = Literal["duckdb", "postgres", "spark"]
 Severity = Literal["error", "warn"]
 SEVERITIES: tuple[Severity, ...] = ("error", "warn")
 
@@ -242,7 +248,7 @@ def validate_table(
         declared = _postgres_table_facts(url, schema, table, count=False)[0]
     else:
         path = warehouse or warehouse_path()
-        with connect_read_only(path) as con:
+        with _connect(engine, path) as con:
             declared = _duckdb_columns(con, schema, table)
     if not declared:
         return _table_absent(suite)
@@ -252,7 +258,7 @@ def validate_table(
         result, rows, chunks = *_validate_sql(present, url, params), 1
     else:
         size = chunk_rows or int(os.environ.get("GX_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
-        result, rows, chunks = _validate_duckdb(present, path, size, params)
+        result, rows, chunks = _validate_duckdb(present, path, size, params, engine)
     result = _empty_bounds_pass(result)
     outcome = _outcome(suite, result, rows, chunks, absent)
     outcome.docs_path = render_docs(result, suite, render_to or docs_dir(), outcome.severity)
@@ -571,8 +577,21 @@ def _chunks(
             yield _normalise(frame, types)
 
 
+def _connect(engine: str | None, path: Path) -> duckdb.DuckDBPyConnection:
+    """The DuckDB file; on Spark an in-memory DuckDB over its Parquet files (docs/spark.md)."""
+    if engine == "spark":
+        from ingestion.parquet_files import duckdb_over_parquet
+
+        return duckdb_over_parquet(spark_home=path.parent / "spark")
+    return connect_read_only(path)
+
+
 def _validate_duckdb(
-    suite: Suite, warehouse: Path, chunk_rows: int, params: Mapping[str, Any]
+    suite: Suite,
+    warehouse: Path,
+    chunk_rows: int,
+    params: Mapping[str, Any],
+    engine: str | None = "duckdb",
 ) -> tuple[ExpectationSuiteValidationResult, int, int]:
     validator = _PandasValidator()
     schema, name = suite.table.split(".")
@@ -580,7 +599,7 @@ def _validate_duckdb(
     partials: dict[int, list[Any]] = {}  # expectation index -> its result in each chunk
     first_result = None
     chunks = 0
-    with connect_read_only(warehouse) as con:
+    with _connect(engine, warehouse) as con:
         declared = _duckdb_columns(con, schema, name)
         if not declared:
             raise LookupError(f"table {suite.table} is not in {warehouse}")
@@ -812,16 +831,20 @@ def _render_index(folder: Path) -> None:
 # --- Dagster ------------------------------------------------------------------------------
 
 
-def build_gx_check(suite: Suite) -> dg.AssetChecksDefinition:
+def build_gx_check(
+    suite: Suite, settings: WarehouseSettings | None = None
+) -> dg.AssetChecksDefinition:
     """An asset check for one suite; blocking on raw tables, so bad raw data stops the marts.
 
     Only an ERROR result blocks (a failed `error` expectation or an absent required column);
     a WARN result (what the vendor contracts allow) lets the marts build and carries the counts
     in its metadata: `severity`, `warnings`, `blocking_failures`, `absent_columns` and one entry
     per failure in `failing_expectations` (expectation, column, severity, unexpected_count,
-    observed).
+    observed). It validates the warehouse of `settings` (default: the environment's).
     """
     blocking = suite.layer == "raw"
+    settings = settings or WarehouseSettings.from_env()
+    on_postgres = settings.engine == "postgres"
 
     @dg.asset_check(
         asset=suite.asset_key,
@@ -832,12 +855,19 @@ def build_gx_check(suite: Suite) -> dg.AssetChecksDefinition:
         pool=WAREHOUSE_POOL,
         metadata={
             "suite": str(suite.path.relative_to(PROJECT_ROOT)),
-            "engine": "postgres+sql" if warehouse_engine() == "postgres" else "duckdb+pandas",
+            "engine": {"postgres": "postgres+sql", "spark": "parquet+pandas"}.get(
+                settings.engine, "duckdb+pandas"
+            ),
         },
     )
     # Unannotated: dagster cannot read string annotations (this module uses postponed ones).
     def _check(context) -> dg.AssetCheckResult:  # noqa: ANN001
-        outcome = validate_table(suite)
+        outcome = validate_table(
+            suite,
+            engine=settings.engine,  # type: ignore[arg-type]
+            warehouse=settings.path,
+            connection_string=settings.postgres_url() if on_postgres else None,
+        )
         if outcome.severity == "warn":
             context.log.warning(outcome.describe())
         else:
@@ -874,6 +904,11 @@ def check_result(outcome: Outcome) -> dg.AssetCheckResult:
     )
 
 
-def build_gx_checks(suites: list[Suite] | None = None) -> list[dg.AssetChecksDefinition]:
+def build_gx_checks(
+    suites: list[Suite] | None = None, settings: WarehouseSettings | None = None
+) -> list[dg.AssetChecksDefinition]:
     """One asset check per suite in expectations/ (or the given suites)."""
-    return [build_gx_check(s) for s in (suites if suites is not None else load_suites())]
+    return [
+        build_gx_check(suite, settings)
+        for suite in (suites if suites is not None else load_suites())
+    ]

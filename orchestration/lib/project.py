@@ -1,17 +1,20 @@
-"""Paths and the one warehouse setting, resolved once for every Dagster piece."""
+"""The dbt project as dagster-dbt sees it, prepared for one warehouse, and shared constants."""
 
 from __future__ import annotations
 
 import os
 import shutil
-import subprocess
 import sys
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
 
-from ingestion.common import PROJECT_ROOT, dbt_env, warehouse_path
+from dagster_dbt import DbtProject
+from filelock import FileLock
+
+from ingestion.settings import PROJECT_ROOT, WarehouseSettings
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-DBT_MANIFEST = DBT_PROJECT_DIR / "target" / "manifest.json"
 # The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 OWNERS = ["team:data-engineering"]
@@ -21,6 +24,11 @@ WAREHOUSE_POOL = "warehouse"
 # dagster-dbt gives each `dbt build` its own target folder (11-13 MB); keep the newest few.
 DBT_TARGETS_KEPT = 5
 ENV_FILE = PROJECT_ROOT / ".env"
+# Longest wait for another process that is parsing the dbt project (a parse takes ~10 s).
+PREPARE_LOCK_SECONDS = 600
+# Warehouses whose manifest `dagster dev` already prepared in this process: every defs module
+# asks for the project, and one parse per load is enough.
+_PREPARED_IN_DEV: set[str] = set()
 
 
 def load_project_env() -> Path | None:
@@ -42,6 +50,12 @@ def load_project_env() -> Path | None:
     return ENV_FILE
 
 
+def warehouse_settings() -> WarehouseSettings:
+    """The warehouse settings every Dagster definition is built with: `.env`, then the env."""
+    load_project_env()
+    return WarehouseSettings.from_env()
+
+
 def prune_dbt_targets(keep: int = DBT_TARGETS_KEPT) -> list[Path]:
     """Delete all but the newest `keep` per-run dbt target folders; return what was deleted."""
     target = DBT_PROJECT_DIR / "target"
@@ -54,48 +68,90 @@ def prune_dbt_targets(keep: int = DBT_TARGETS_KEPT) -> list[Path]:
     return runs[keep:]
 
 
-def export_warehouse_settings() -> Path:
-    """Export the warehouse settings dbt reads (`ingestion.common.dbt_env`) into this process.
+@contextmanager
+def scoped_env(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables for the duration of the block and restore what was there."""
+    previous = {key: os.environ.get(key) for key in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for key, value in previous.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
 
-    WAREHOUSE_PATH becomes absolute (dbt runs in dbt_project/ and must see that file), and with
-    `WAREHOUSE=postgres` the server's parts are exported for the dbt profile.
+
+def dbt_process_env(settings: WarehouseSettings) -> AbstractContextManager[None]:
+    """While a dbt process starts: its warehouse settings, and the venv's `dbt` first on PATH.
+
+    dagster-dbt starts dbt with this process's environment and takes no `env` of its own (its
+    maintainers suggest a scoped environment, dagster-io/dagster#29656). The previous values
+    come back as soon as the process has started, so nothing else in this process sees them.
     """
-    os.environ.update(dbt_env())
-    return warehouse_path()
+    venv_bin = str(Path(DBT_EXECUTABLE).parent)
+    path = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
+    return scoped_env({**settings.dbt_env(), "PATH": path})
 
 
-def warehouse_identity() -> str:
+def warehouse_identity(settings: WarehouseSettings) -> str:
     """What a parsed manifest is bound to: the DuckDB file, or the PostgreSQL database."""
-    env = dbt_env()
-    if env["WAREHOUSE"] == "postgres":
-        return "postgres:{DBT_POSTGRES_HOST}:{DBT_POSTGRES_PORT}/{DBT_POSTGRES_DBNAME}".format(
-            **env
-        )
-    return env["WAREHOUSE_PATH"]
+    if settings.engine == "postgres":
+        server = settings.server
+        return f"postgres:{server.host}:{server.port or 5432}/{server.database}"
+    if settings.engine == "spark":
+        return f"spark:{settings.spark_bucket_url}"
+    return str(settings.path)
 
 
-def ensure_dbt_manifest() -> Path:
-    """Parse the dbt project when its manifest is missing or older than a model, seed or macro."""
+def _manifest_is_current(project: DbtProject, stamp: Path, identity: str) -> bool:
+    """The manifest exists, is newer than every model, seed, macro and test, for this warehouse.
+
+    dbt-duckdb names the database after the file, so a manifest parsed for another warehouse
+    file (or engine) points at relations that do not exist here.
+    """
+    manifest = project.manifest_path
+    if not (manifest.exists() and stamp.exists() and stamp.read_text() == identity):
+        return False
     sources = [
         p
         for folder in ("models", "seeds", "macros", "tests")
-        for p in (DBT_PROJECT_DIR / folder).rglob("*")
+        for p in (project.project_dir / folder).rglob("*")
         if p.is_file()
     ]
-    sources.append(DBT_PROJECT_DIR / "dbt_project.yml")
-    # dbt-duckdb names the database after the file, so a manifest parsed for another
-    # warehouse file (or engine) points at relations that do not exist here.
-    stamp = DBT_MANIFEST.parent / "warehouse_path.txt"
-    identity = warehouse_identity()
-    if DBT_MANIFEST.exists() and stamp.exists() and stamp.read_text() == identity:
-        built = DBT_MANIFEST.stat().st_mtime
-        if all(p.stat().st_mtime <= built for p in sources):
-            return DBT_MANIFEST
-    subprocess.run(
-        [DBT_EXECUTABLE, "parse", "--profiles-dir", str(DBT_PROJECT_DIR), "--quiet"],
-        cwd=DBT_PROJECT_DIR,
-        check=True,
-        env={**os.environ, **dbt_env()},
+    sources.append(project.project_dir / "dbt_project.yml")
+    built = manifest.stat().st_mtime
+    return all(p.stat().st_mtime <= built for p in sources)
+
+
+def dbt_project(settings: WarehouseSettings) -> DbtProject:
+    """The dbt project with a manifest parsed for this warehouse (dagster-dbt's `DbtProject`).
+
+    Under `dagster dev`, `prepare_if_dev()` parses once per load, as dagster-dbt intends.
+    Everywhere else (`productops run`, tests, a deployment) dagster-dbt's own preparation runs
+    when the manifest is missing, older than a model, or parsed for another warehouse. A file
+    lock makes the check, the parse and the stamp one step, so two processes starting together
+    never read a half-written manifest or stamp it for the wrong warehouse.
+    """
+    project = DbtProject(
+        project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=settings.engine
     )
-    stamp.write_text(identity)
-    return DBT_MANIFEST
+    stamp = project.manifest_path.parent / "warehouse_path.txt"
+    identity = warehouse_identity(settings)
+    project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(project.manifest_path.with_suffix(".prepare.lock")))
+    with lock.acquire(timeout=PREPARE_LOCK_SECONDS), dbt_process_env(settings):
+        if project.preparer.using_dagster_dev() and identity not in _PREPARED_IN_DEV:
+            project.prepare_if_dev()
+            _PREPARED_IN_DEV.add(identity)
+        elif not _manifest_is_current(project, stamp, identity):
+            project.preparer.prepare(project)
+        if not stamp.exists() or stamp.read_text() != identity:
+            stamp.write_text(identity)
+    return project
+
+
+def ensure_dbt_manifest(settings: WarehouseSettings | None = None) -> Path:
+    """The manifest of `dbt_project(settings)` (by default the environment's warehouse)."""
+    return dbt_project(settings or WarehouseSettings.from_env()).manifest_path

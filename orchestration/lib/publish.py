@@ -16,7 +16,7 @@ from pathlib import Path
 import duckdb
 import psutil
 
-from ingestion.common import warehouse_path
+from ingestion.settings import WarehouseSettings
 
 MARTS_SCHEMA = "marts"
 
@@ -28,21 +28,27 @@ STORAGE_VERSION = "v1.4.0"
 log = logging.getLogger(__name__)
 
 
-def published_path() -> Path:
+def published_path(settings: WarehouseSettings | None = None) -> Path:
     """`MARTS_PATH`, or `analytics.duckdb` beside the warehouse file.
 
     Not `marts.duckdb`: DuckDB names the catalog after the file, and a catalog `marts` beside
     the schema `marts` makes every `marts.table` reference ambiguous.
     """
     configured = os.environ.get("MARTS_PATH")
-    default = warehouse_path().parent / "analytics.duckdb"
-    return Path(configured).resolve() if configured else default
+    if configured:
+        return Path(configured).resolve()
+    return (settings or WarehouseSettings.from_env()).path.parent / "analytics.duckdb"
 
 
-def publish_marts(source: Path | None = None, target: Path | None = None) -> dict[str, int]:
+def publish_marts(
+    source: Path | None = None,
+    target: Path | None = None,
+    settings: WarehouseSettings | None = None,
+) -> dict[str, int]:
     """Copy every table of schema `marts` into a fresh file and swap it in; return row counts."""
-    source = source or warehouse_path()
-    target = target or published_path()
+    settings = settings or WarehouseSettings.from_env()
+    source = source or settings.path
+    target = target or published_path(settings)
     staging = target.with_name(f".{target.stem}-{os.getpid()}.tmp")
     remove_stale_staging(target)
     staging.unlink(missing_ok=True)
@@ -54,7 +60,13 @@ def publish_marts(source: Path | None = None, target: Path | None = None) -> dic
             con.execute(
                 f"attach ? as published (storage_version '{STORAGE_VERSION}')", [str(staging)]
             )
-            con.execute("attach ? as warehouse (read_only)", [str(source)])
+            if settings.engine == "spark":
+                # The marts' Parquet files from the Spark warehouse folder (docs/spark.md).
+                from ingestion.parquet_files import attach_built_tables
+
+                attach_built_tables(con, settings, "warehouse")
+            else:
+                con.execute("attach ? as warehouse (read_only)", [str(source)])
             con.execute(f"create schema published.{MARTS_SCHEMA}")
             tables = con.execute(
                 "select table_name from information_schema.tables "

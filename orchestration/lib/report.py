@@ -28,7 +28,7 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
-from ingestion.common import dbt_env, postgres_url, warehouse_engine, warehouse_path
+from ingestion.settings import WarehouseSettings
 
 MARTS_SCHEMA = "marts"
 TEMPLATE = Path(__file__).with_name("report_template.html")
@@ -59,20 +59,22 @@ PARTIAL_FILL = "rgba(127,127,127,0.15)"
 MISSING_VALUE = "–"
 
 
-def reports_dir() -> Path:
+def reports_dir(settings: WarehouseSettings | None = None) -> Path:
     """`REPORTS_DIR`, or `reports/` beside the warehouse file (`data/reports` by default)."""
     configured = os.environ.get("REPORTS_DIR")
-    return Path(configured).resolve() if configured else warehouse_path().parent / "reports"
+    if configured:
+        return Path(configured).resolve()
+    return (settings or WarehouseSettings.from_env()).path.parent / "reports"
 
 
-def report_path() -> Path:
+def report_path(settings: WarehouseSettings | None = None) -> Path:
     """Where the newest report is (`latest.html`): the run summary ends with this path."""
-    return reports_dir() / "latest.html"
+    return reports_dir(settings) / "latest.html"
 
 
-def docs_path() -> Path:
+def docs_path(settings: WarehouseSettings | None = None) -> Path:
     """Where the dbt docs site (one static HTML file) is published, beside the report."""
-    return reports_dir() / "dbt-docs.html"
+    return reports_dir(settings) / "dbt-docs.html"
 
 
 @dataclass
@@ -134,21 +136,29 @@ def _frames(cursor: Any, tables: Sequence[str]) -> dict[str, pd.DataFrame]:
     return frames
 
 
-def read_marts(source: Path | None = None) -> dict[str, pd.DataFrame]:
+def read_marts(
+    source: Path | None = None, settings: WarehouseSettings | None = None
+) -> dict[str, pd.DataFrame]:
     """The marts the report needs, from whichever engine hosts the warehouse.
 
-    On DuckDB the warehouse file is opened read-only (the asset runs in the warehouse pool,
-    so no writer holds it); on PostgreSQL schema `marts` on the server.
+    On DuckDB the warehouse file (or `source`) is opened read-only (the asset runs in the
+    warehouse pool, so no writer holds it); on PostgreSQL schema `marts` on the server.
     """
     tables = (*REQUIRED_MARTS, *OPTIONAL_MARTS)
-    if source is None and warehouse_engine() == "postgres":
+    settings = settings or WarehouseSettings.from_env()
+    if source is None and settings.engine == "postgres":
         import psycopg2
 
-        with psycopg2.connect(postgres_url()) as pg, pg.cursor() as cursor:
+        with psycopg2.connect(settings.postgres_url()) as pg, pg.cursor() as cursor:
             return _frames(cursor, tables)
+    if source is None and settings.engine == "spark":
+        from ingestion.parquet_files import spark_files
+
+        with spark_files(settings) as files:
+            return _frames(files.cursor(), tables)
     import duckdb
 
-    path = source or warehouse_path()
+    path = source or settings.path
     with duckdb.connect(str(path), read_only=True) as con:
         return _frames(con.cursor(), tables)
 
@@ -855,7 +865,7 @@ def build_report(marts: dict[str, pd.DataFrame]) -> Report:
     report = Report(
         as_of=as_of,
         week_start=as_of - timedelta(days=as_of.weekday()),
-        # METRICS.md: the as-of date's week/month is partial unless it is the period's last day.
+        # docs/metrics.md: the as-of date's week/month is partial unless it is its last day.
         week_is_partial=as_of.weekday() != 6,
         month_is_partial=(as_of + timedelta(days=1)).day != 1,
     )
@@ -949,7 +959,9 @@ class DocsError(RuntimeError):
     """`dbt docs generate` failed; the message carries dbt's own output."""
 
 
-def publish_dbt_docs(directory: Path | None = None) -> Path:
+def publish_dbt_docs(
+    directory: Path | None = None, settings: WarehouseSettings | None = None
+) -> Path:
     """`dbt docs generate --static` and copy its one-file site to `dbt-docs.html` beside the report.
 
     The static site opens from disk (no server), like the report. dbt writes into its own
@@ -958,14 +970,15 @@ def publish_dbt_docs(directory: Path | None = None) -> Path:
     """
     from orchestration.lib.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
 
-    directory = directory or reports_dir()
+    settings = settings or WarehouseSettings.from_env()
+    directory = directory or reports_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
     target = DBT_PROJECT_DIR / "target" / "docs"
     command = [DBT_EXECUTABLE, "docs", "generate", "--static", "--target-path", str(target)]
     result = subprocess.run(
         command,
         cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **dbt_env()},
+        env={**os.environ, **settings.dbt_env()},
         capture_output=True,
         text=True,
         check=False,

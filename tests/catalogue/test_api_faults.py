@@ -12,7 +12,6 @@ good ones); page cases each run their own load against a sandbox with the fault 
 from __future__ import annotations
 
 import json
-import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -22,18 +21,10 @@ from typing import Any
 import duckdb
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from test_sandbox import (  # noqa: E402
-    CREDS,
-    response,
-    subscription,
-    ticket,
-    write_world,
-)
-
-from demo.sandbox import RawBody, Sandbox  # noqa: E402
-from ingestion import stripe, typeform, zendesk  # noqa: E402
-from ingestion.common import CredentialRejectedError, VendorApiError  # noqa: E402
+from demo.sandbox import RawBody, Sandbox
+from ingestion import stripe, typeform, zendesk
+from ingestion.api import CredentialRejectedError, VendorApiError
+from tests.toolkit.sandbox import CREDS, response, subscription, ticket, write_world
 
 pytestmark = pytest.mark.slow
 
@@ -591,7 +582,7 @@ PAGE_CASES = [
 
 @pytest.fixture
 def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr("ingestion.common.HTTP_BACKOFF_SECONDS", 0.01)
+    monkeypatch.setattr("ingestion.api.HTTP_BACKOFF_SECONDS", 0.01)
 
 
 @pytest.mark.parametrize("case", PAGE_CASES, ids=[c.kind for c in PAGE_CASES])

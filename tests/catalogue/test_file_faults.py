@@ -23,9 +23,9 @@ from typing import Any
 
 import duckdb
 import pytest
-from conftest import query
 
 from ingestion import file_drop, segment
+from tests.toolkit.warehouse import query
 
 
 @dataclass(frozen=True)
@@ -128,7 +128,7 @@ def segment_cases() -> Iterator[Case]:
     yield case(k, [event(k, 1, timestamp=FUTURE), event(k, 2)], ["is in the future"], [2])
     k = "seg_no_timestamp_at_all"
     yield case(k, [event(k, 1, timestamp=DROP), event(k, 2)], ["timestamp is missing"], [2])
-    k = "seg_original_timestamp_only"  # only `timestamp` decides the day (METRICS.md)
+    k = "seg_original_timestamp_only"  # only `timestamp` decides the day (docs/metrics.md)
     yield case(
         k,
         [event(k, 1, timestamp=DROP, originalTimestamp="2026-01-05T09:00:00Z"), event(k, 2)],

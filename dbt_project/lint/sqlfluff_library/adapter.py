@@ -5,6 +5,15 @@ def dispatch(macro_name: str, macro_namespace: str | None = None):  # noqa: ANN2
     """Return a callable that renders `duckdb__<macro_name>` as dbt-duckdb would."""
     if macro_name == "json_text":
         return lambda column, key: f"json_extract_string({column}, '$.{key}')"
+    if macro_name == "day_series":
+        return lambda start, end, step=1, alias="day_series": (
+            f"generate_series(cast({start} as timestamp), cast({end} as timestamp), "
+            f"interval '{step} day') as {alias} (date_ts)"
+        )
+    if macro_name == "int_series":
+        return lambda first, last, alias, column: (
+            f"generate_series({first}, {last}) as {alias} ({column})"
+        )
     raise NotImplementedError(macro_name)
 
 

@@ -1,18 +1,15 @@
 -- The daily time spine MetricFlow joins to (docs/bi.md): one row per UTC day over a range wider
--- than any data the warehouse will hold. generate_series over timestamps is the same on DuckDB
--- and PostgreSQL.
+-- than any data the warehouse will hold (day_series: generate_series on DuckDB and PostgreSQL,
+-- sequence on Spark).
 {{ config(materialized='table', schema='semantic') }}
 
 with
 
 days as (
 
-    select series.day_start
-    from generate_series(
-        cast('2015-01-01' as timestamp),
-        cast('2040-12-31' as timestamp),
-        interval '1 day'
-    ) as series (day_start)
+    select series.date_ts as day_start
+    from (select 1 as one) as anchor
+    cross join {{ day_series("cast('2015-01-01' as date)", "cast('2040-12-31' as date)", alias='series') }}
 
 ),
 

@@ -1,4 +1,4 @@
-{#- Every non-null date is a Monday (weeks start on Monday, METRICS.md). -#}
+{#- Every non-null date is a Monday (weeks start on Monday, docs/metrics.md). -#}
 {% test is_monday(model, column_name) %}
 
 select {{ column_name }} as not_a_monday

@@ -1,5 +1,7 @@
-{#- The combination of columns is unique (a composite grain); dbt_utils' test, without the
-    package. -#}
+{#- The combination of columns is unique (a composite grain): dbt_utils'
+    `unique_combination_of_columns`, copied because installing dbt_utils (`dbt deps`) needs
+    the dbt package hub, which not every install can reach; with no packages.yml the project
+    builds offline. -#}
 {% test unique_combination(model, combination_of_columns) %}
 
 with grain as (

@@ -1,4 +1,6 @@
-{#- Every non-null value lies in [min_value, max_value]; either bound may be omitted. -#}
+{#- Every non-null value lies in [min_value, max_value]; either bound may be omitted. Like
+    dbt_utils' `accepted_range`, written here because installing dbt_utils needs the dbt
+    package hub, which not every install can reach. -#}
 {% test value_between(model, column_name, min_value=none, max_value=none) %}
 
 select {{ column_name }} as out_of_range_value

@@ -9,7 +9,7 @@ import os
 
 import dagster as dg
 
-from ingestion.sources import BY_NAME
+from ingestion.sources import API_SOURCES, BY_NAME
 from orchestration.lib.automation import (
     BUILD_JOB,
     EVENTS_FOLDER_ENV,
@@ -22,22 +22,21 @@ from orchestration.lib.automation import (
     sources_selection,
 )
 from orchestration.lib.dlt_assets import load_manifest, source_asset_keys
-from orchestration.lib.project import ensure_dbt_manifest
+from orchestration.lib.project import dbt_project, warehouse_settings
 from orchestration.lib.recovery import reap_dead_runs
 
-API_SOURCES = ("zendesk", "typeform", "stripe")
-WEBSERVER_URL = os.environ.get("DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000")
+WEBSERVER_URL_ENV, DEFAULT_WEBSERVER_URL = "DAGSTER_WEBSERVER_URL", "http://127.0.0.1:3000"
 
 
 @dg.definitions
 def defs() -> dg.Definitions:
     """The whole graph daily at 05:00 UTC; API sources hourly; new event files on arrival."""
-    manifest = load_manifest(ensure_dbt_manifest())
+    manifest = load_manifest(dbt_project(warehouse_settings()).manifest_path)
     events_selection = dg.AssetSelection.assets(
         *source_asset_keys(BY_NAME["segment"], manifest)
     ).downstream()
     api_selection = dg.AssetSelection.assets(
-        *(key for name in API_SOURCES for key in source_asset_keys(BY_NAME[name], manifest))
+        *(key for system in API_SOURCES for key in source_asset_keys(system, manifest))
     )
 
     load_sources = dg.define_asset_job(
@@ -112,8 +111,9 @@ def defs() -> dg.Definitions:
     )
     def notify_run_failure(context: dg.RunFailureSensorContext) -> None:
         error = context.failure_event.message or "no error message"
+        webserver = os.environ.get(WEBSERVER_URL_ENV, DEFAULT_WEBSERVER_URL)  # the daemon's
         payload = failure_message(
-            context.dagster_run.job_name, context.dagster_run.run_id, error, WEBSERVER_URL
+            context.dagster_run.job_name, context.dagster_run.run_id, error, webserver
         )
         notify_failure(payload, context.log)
 

@@ -2,7 +2,6 @@
 
 import dagster as dg
 
-from ingestion.common import warehouse_engine
 from orchestration.lib.experiments import (
     COUNTS_SCHEMA,
     COUNTS_TABLE,
@@ -11,7 +10,7 @@ from orchestration.lib.experiments import (
     build_experiment_results,
     check_results,
 )
-from orchestration.lib.project import OWNERS, WAREHOUSE_POOL
+from orchestration.lib.project import OWNERS, WAREHOUSE_POOL, warehouse_settings
 
 CHECKS = {
     "one_control_per_experiment": "Every experiment has exactly one control row.",
@@ -24,12 +23,14 @@ CHECKS = {
 def defs() -> dg.Definitions:
     """One asset, `marts.fct_experiment_results`, after the dbt counts model, with its checks."""
     key = dg.AssetKey([RESULTS_SCHEMA, RESULTS_TABLE])
+    settings = warehouse_settings()
 
     @dg.asset(
         key=key,
         deps=[dg.AssetKey([COUNTS_SCHEMA, COUNTS_TABLE])],
-        group_name="usage",
-        kinds={"python", warehouse_engine()},
+        # The group of its dbt counts model (models/intermediate/experiments/).
+        group_name="experiments",
+        kinds={"python", settings.engine},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
         check_specs=[
@@ -44,7 +45,7 @@ def defs() -> dg.Definitions:
         ),
     )
     def fct_experiment_results(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        results = build_experiment_results()
+        results = build_experiment_results(settings)
         failures = check_results(results)
         context.log.info(f"{RESULTS_SCHEMA}.{RESULTS_TABLE}: {len(results)} rows")
         return dg.MaterializeResult(

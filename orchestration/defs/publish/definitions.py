@@ -2,24 +2,32 @@
 
 import dagster as dg
 
-from ingestion.common import warehouse_engine
+from ingestion.settings import WarehouseSettings
 from orchestration.lib.dlt_assets import load_manifest
-from orchestration.lib.project import OWNERS, WAREHOUSE_POOL, ensure_dbt_manifest
+from orchestration.lib.project import OWNERS, WAREHOUSE_POOL, dbt_project, warehouse_settings
 from orchestration.lib.publish import publish_marts, published_path
-from orchestration.lib.report import build_report, publish_dbt_docs, read_marts, write_report
+from orchestration.lib.report import (
+    build_report,
+    publish_dbt_docs,
+    read_marts,
+    reports_dir,
+    write_report,
+)
 
 # Marts built by a Python step rather than dbt (orchestration/defs/experiments): not in the
 # manifest, but published and reported like the others, after they are rebuilt.
 PYTHON_MARTS = ("fct_experiment_results",)
+# What leaves the warehouse for people: the report, the dbt docs, the published marts file.
+GROUP = "publish"
 
 
-def report_asset(marts: list[str]) -> dg.AssetsDefinition:
+def report_asset(marts: list[str], settings: WarehouseSettings) -> dg.AssetsDefinition:
     """The weekly product-ops report (docs/report.md), after every mart, on either engine."""
 
     @dg.asset(
         key=["report", "product_ops"],
         deps=[dg.AssetKey(["marts", name]) for name in marts],
-        group_name="accounts",
+        group_name=GROUP,
         kinds={"html", "plotly"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
@@ -31,12 +39,12 @@ def report_asset(marts: list[str]) -> dg.AssetsDefinition:
     )
     def product_ops_report(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         context.log.info("report: reading the marts ...")
-        report = build_report(read_marts())
+        report = build_report(read_marts(settings=settings))
         context.log.info(
             f"report: {len(report.charts)} charts, {len(report.tables)} tables for the week of "
             f"{report.week_start}; writing ..."
         )
-        page = write_report(report)
+        page = write_report(report, reports_dir(settings))
         context.log.info(f"report: written to {page}")
         if report.missing:
             context.log.warning(f"report: marts not built yet, charts left out: {report.missing}")
@@ -54,13 +62,13 @@ def report_asset(marts: list[str]) -> dg.AssetsDefinition:
     return product_ops_report
 
 
-def docs_asset(marts: list[str]) -> dg.AssetsDefinition:
+def docs_asset(marts: list[str], settings: WarehouseSettings) -> dg.AssetsDefinition:
     """The dbt docs site (`dbt docs generate --static`), beside the report, after every mart."""
 
     @dg.asset(
         key=["report", "dbt_docs"],
         deps=[dg.AssetKey(["marts", name]) for name in marts],
-        group_name="accounts",
+        group_name=GROUP,
         kinds={"dbt", "html"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
@@ -71,7 +79,7 @@ def docs_asset(marts: list[str]) -> dg.AssetsDefinition:
     )
     def dbt_docs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
         context.log.info("dbt docs generate --static ...")
-        page = publish_dbt_docs()
+        page = publish_dbt_docs(settings=settings)
         context.log.info(f"dbt docs: written to {page}")
         return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(page))})
 
@@ -87,7 +95,8 @@ def defs() -> dg.Definitions:
     one transaction, so readers see the old table or the new one and never block the run.
     The report is built on both engines.
     """
-    manifest = load_manifest(ensure_dbt_manifest())
+    settings = warehouse_settings()
+    manifest = load_manifest(dbt_project(settings).manifest_path)
     marts = sorted(
         {
             node["name"]
@@ -96,14 +105,14 @@ def defs() -> dg.Definitions:
         }
         | set(PYTHON_MARTS)
     )
-    report, docs = report_asset(marts), docs_asset(marts)
-    if warehouse_engine() == "postgres":
+    report, docs = report_asset(marts, settings), docs_asset(marts, settings)
+    if settings.engine == "postgres":
         return dg.Definitions(assets=[report, docs])
 
     @dg.asset(
         key=["published", "marts"],
         deps=[dg.AssetKey(["marts", name]) for name in marts],
-        group_name="accounts",
+        group_name=GROUP,
         kinds={"duckdb"},
         owners=OWNERS,
         pool=WAREHOUSE_POOL,
@@ -113,11 +122,12 @@ def defs() -> dg.Definitions:
         ),
     )
     def published_marts(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        counts = publish_marts()
-        context.log.info(f"published {len(counts)} marts to {published_path()}")
+        counts = publish_marts(settings=settings)
+        target = published_path(settings)
+        context.log.info(f"published {len(counts)} marts to {target}")
         return dg.MaterializeResult(
             metadata={
-                "path": str(published_path()),
+                "path": str(target),
                 "tables": len(counts),
                 **{f"rows/{table}": rows for table, rows in counts.items()},
             }

@@ -7,14 +7,14 @@ import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
-from ingestion.common import warehouse_engine
 from orchestration.lib.dbt_translator import ProductOpsDbtTranslator
 from orchestration.lib.project import (
     DBT_EXECUTABLE,
-    DBT_PROJECT_DIR,
     WAREHOUSE_POOL,
-    ensure_dbt_manifest,
+    dbt_process_env,
+    dbt_project,
     prune_dbt_targets,
+    warehouse_settings,
 )
 
 
@@ -36,10 +36,17 @@ class DbtBuildConfig(dg.Config):
 
 @dg.definitions
 def defs() -> dg.Definitions:
-    """`dbt build` runs models and tests in order, so a failed test stops the models after it."""
+    """`dbt build` runs models and tests in order, so a failed test stops the models after it.
+
+    The dbt project and its target come from the warehouse settings; the dbt process gets
+    their environment (`dbt_process_env`), this process keeps its own.
+    """
+    settings = warehouse_settings()
+    project = dbt_project(settings)
 
     @dbt_assets(
-        manifest=ensure_dbt_manifest(),
+        manifest=project.manifest_path,
+        project=project,
         dagster_dbt_translator=ProductOpsDbtTranslator(),
         pool=WAREHOUSE_POOL,
     )
@@ -50,7 +57,9 @@ def defs() -> dg.Definitions:
         # process, holds DuckDB's single write lock.
         args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
         try:
-            yield from dbt.cli(args, context=context).stream()
+            with dbt_process_env(settings):  # dbt starts here; the environment is restored
+                invocation = dbt.cli(args, context=context)
+            yield from invocation.stream()
         finally:  # each build leaves an 11-13 MB target folder: keep the newest few
             pruned = prune_dbt_targets()
             if pruned:
@@ -59,12 +68,8 @@ def defs() -> dg.Definitions:
     return dg.Definitions(
         assets=[productops_dbt],
         resources={
-            "dbt": DbtCliResource(
-                project_dir=str(DBT_PROJECT_DIR),
-                profiles_dir=str(DBT_PROJECT_DIR),
-                dbt_executable=DBT_EXECUTABLE,
-                # The profile's output of the engine WAREHOUSE selects (dbt_project/profiles.yml).
-                target=warehouse_engine(),
-            )
+            # Project, profiles folder and target (the engine's output in
+            # dbt_project/profiles.yml) come from the DbtProject.
+            "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
         },
     )

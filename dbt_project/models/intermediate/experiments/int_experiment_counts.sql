@@ -1,5 +1,5 @@
 {{ config(materialized='table') }}
--- The counts behind marts.fct_experiment_results (METRICS.md, "Experiments"); the Python step
+-- The counts behind marts.fct_experiment_results (docs/metrics.md, "Experiments"); the Python step
 -- orchestration/lib/experiments.py adds the statistics (SQL engines lack the normal and
 -- chi-square distributions). One row per seeded experiment and variation, variations without
 -- exposures included. A table, rebuilt whole: a new exposure can turn a user into a crossover

@@ -1,6 +1,6 @@
 {{ config(materialized='table') }}
 -- One row: the first event day and the as-of date of the warehouse.
--- As-of date = the last UTC day on which any track or page event happened (METRICS.md);
+-- As-of date = the last UTC day on which any track or page event happened (docs/metrics.md);
 -- the first event day is taken over the same events, anonymous ones included.
 
 -- A table, not a view: most marts read it, and through a view each would scan every event.

@@ -1,6 +1,6 @@
 -- Every valid record whose account cannot be resolved, with the reason (SOURCES.md: such
 -- records are kept and reported, not dropped). dim_accounts and the account marts leave them
--- out, as METRICS.md says; this table says what was left out and why, so a team can fix the
+-- out, as docs/metrics.md says; this table says what was left out and why, so a team can fix the
 -- source (add the group call, the organization's external_id, the customer's metadata).
 -- Records that count nowhere anyway are not listed: anonymous events, deleted tickets,
 -- survey answers that are not responses.

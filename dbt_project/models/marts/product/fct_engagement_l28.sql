@@ -1,4 +1,4 @@
--- The power-user curve (METRICS.md, "Usage depth"): snapshot days are the as-of date and
+-- The power-user curve (docs/metrics.md, "Usage depth"): snapshot days are the as-of date and
 -- every 7th day before it while the window [d-27, d] starts on or after the first event day;
 -- for each, all 28 rows k = 1..28 (zeros included). A table, rebuilt whole: every snapshot
 -- day moves with the as-of date, so a new day shifts all of them (docs/metrics.md).
@@ -34,7 +34,7 @@ snapshots as (
 day_counts as (
 
     select k_series.days_active
-    from generate_series(1, 28) as k_series (days_active)
+    from {{ int_series(1, 28, 'k_series', 'days_active') }}
 
 ),
 

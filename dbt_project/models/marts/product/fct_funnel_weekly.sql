@@ -1,4 +1,4 @@
--- Ordered funnels from the seeds funnels / funnel_steps (METRICS.md, "Usage depth"). A user
+-- Ordered funnels from the seeds funnels / funnel_steps (docs/metrics.md, "Usage depth"). A user
 -- enters at their first step-1 event over all time (t1); they reach step k when they have
 -- events of steps 2..k at t1 <= t2 <= ... <= tk < t1 + window. Taking, step after step, the
 -- earliest qualifying event at or after the previous step's time decides exactly that (an

@@ -1,4 +1,4 @@
--- Growth accounting (METRICS.md, "Usage depth"): one row per week from the first event's week
+-- Growth accounting (docs/metrics.md, "Usage depth"): one row per week from the first event's week
 -- to the as-of date's week; the current partial week counts as a week. A table, rebuilt whole:
 -- a user's state needs their first active day over all history and the previous week, and
 -- the mart has one row per week (docs/metrics.md).

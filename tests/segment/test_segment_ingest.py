@@ -10,15 +10,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import query
 
 from demo.events import segment_shape
 from demo.world import generate_world
 from ingestion import segment
-from ingestion.common import MissingSettingError
+from ingestion.settings import MissingSettingError
 from ingestion.sources import BY_NAME
+from tests.toolkit.paths import REALDATA as SHARED_REALDATA
+from tests.toolkit.warehouse import completed_loads, query, rejects, row_count
 
-REALDATA = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "segment"
+REALDATA = SHARED_REALDATA / "segment"
 
 
 @pytest.mark.skipif(not REALDATA.exists(), reason="../shared/realdata is not present")
@@ -30,25 +31,23 @@ def test_spec_examples_are_each_loaded_or_set_aside_with_a_reason(tmp_path: Path
     segment.load(str(tmp_path / "events"))
 
     loaded = dict(query(warehouse, "select message_id, type from raw_segment.events"))
-    rejects = {
+    set_aside = {
         int(location.rsplit(":", 1)[1]): reason
-        for location, reason in query(
-            warehouse, "select location, reason from raw_segment.rejected_records"
-        )
+        for location, reason in rejects(warehouse, "raw_segment")
     }
     first_type: dict[str, str] = {}
     for number, line in enumerate(lines, start=1):
         message = json.loads(line)
         message_id = message.get("messageId")
-        if number in rejects:
-            assert rejects[number], f"line {number} set aside without a reason"
+        if number in set_aside:
+            assert set_aside[number], f"line {number} set aside without a reason"
             assert not message_id  # the only broken examples are the fragments without an id
             continue
         # Loaded, or a re-delivery of a messageId already taken (the first copy wins).
         assert message_id in loaded, f"line {number} neither loaded nor set aside"
         first_type.setdefault(message_id, message["type"])
-    assert set(rejects) == {1, 4, 6, 8}
-    assert all(reason == "messageId is missing" for reason in rejects.values())
+    assert set(set_aside) == {1, 4, 6, 8}
+    assert all(reason == "messageId is missing" for reason in set_aside.values())
     assert loaded == first_type
     assert query(
         warehouse,
@@ -101,11 +100,9 @@ def test_a_backlog_loads_in_several_loads_with_the_same_result(tmp_path: Path, w
         warehouse, "select count(*), count(distinct message_id) from raw_segment.events"
     ) == [(200, 200)]
     # 60 lines a load means two files a load: three loads, each committed.
-    assert query(warehouse, "select count(*) from raw_segment._dlt_loads where status = 0") == [
-        (3,)
-    ]
+    assert completed_loads(warehouse, "raw_segment") == 3
     segment.load(str(folder), max_rows_per_load=60)  # nothing new: no new load
-    assert query(warehouse, "select count(*) from raw_segment._dlt_loads") == [(3,)]
+    assert row_count(warehouse, "raw_segment._dlt_loads") == 3
 
 
 def test_missing_bucket_url_names_the_env_var(warehouse: Path, monkeypatch: pytest.MonkeyPatch):
@@ -138,12 +135,8 @@ def test_a_world_in_rudderstack_layout_with_numeric_ids_loads_whole(
     manifest = generate_world(tmp_path / "world", scale=0.02, seed=7, end_date=date(2025, 6, 30))
     segment.load(str(tmp_path / "world" / "events"))
 
-    assert query(warehouse, "select count(*) from raw_segment.events") == [
-        (manifest["counts"]["events"],)
-    ]
-    reasons = sorted(
-        r for (r,) in query(warehouse, "select reason from raw_segment.rejected_records")
-    )
+    assert row_count(warehouse, "raw_segment.events") == manifest["counts"]["events"]
+    reasons = sorted(r for (r,) in rejects(warehouse, "raw_segment", "reason"))
     assert len(reasons) == 3  # the planted ones: no messageId, bad timestamp, cut-off line
     assert reasons[1] == "messageId is missing"
     numeric, rudder = query(

@@ -12,13 +12,13 @@ from pathlib import Path
 
 import orjson
 import pytest
-from conftest import query
 
 from ingestion import segment
+from tests.toolkit.paths import PROJECT_ROOT
+from tests.toolkit.warehouse import query, rejects
 
 pytestmark = pytest.mark.slow
 
-ROOT = Path(__file__).resolve().parent.parent
 FILES = 6
 LINES_PER_FILE = 5_000
 ROWS_PER_LOAD = 10_000  # two files a load: three dlt loads, so the kill lands between commits
@@ -60,7 +60,7 @@ def run_loader_child(folder: Path, warehouse: Path) -> subprocess.Popen[bytes]:
         f"segment.load({str(folder)!r}, max_rows_per_load={ROWS_PER_LOAD})"
     )
     env = {**os.environ, "WAREHOUSE_PATH": str(warehouse), "RUNTIME__LOG_LEVEL": "ERROR"}
-    return subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, env=env)
+    return subprocess.Popen([sys.executable, "-c", code], cwd=PROJECT_ROOT, env=env)
 
 
 def packages(warehouse: Path, stage: str) -> list[Path]:
@@ -128,6 +128,5 @@ def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_run(
     resumed_ids = message_ids(warehouse)
     assert resumed_ids == message_ids(reference) == sorted(expected)
     assert message_ids(warehouse, completed_only=True) == resumed_ids  # every row's load done
-    rejects = "select location, reason from raw_segment.rejected_records order by 1"
-    assert query(warehouse, rejects) == query(reference, rejects)
-    assert len(query(warehouse, rejects)) == FILES
+    assert rejects(warehouse, "raw_segment") == rejects(reference, "raw_segment")
+    assert len(rejects(warehouse, "raw_segment")) == FILES

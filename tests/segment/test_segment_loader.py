@@ -10,30 +10,14 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import query
 from dlt.common.schema.utils import dlt_id_column
 
 from ingestion import segment
 from ingestion.segment import columnar
 from ingestion.segment.columnar import ColumnarParser
 from ingestion.segment.helpers import read_lines, read_parsed
-
-
-def track(message_id: str, user: str | None = "u1", ts: str = "2026-01-05T10:00:00Z", **extra):
-    message = {"type": "track", "messageId": message_id, "timestamp": ts, "event": "Report Created"}
-    if user is not None:
-        message["userId"] = user
-    return {**message, **extra}
-
-
-def write_events(path: Path, lines: list[object], gz: bool = True) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = "".join((line if isinstance(line, str) else json.dumps(line)) + "\n" for line in lines)
-    if gz:
-        path.write_bytes(gzip.compress(text.encode(), mtime=0))
-    else:
-        path.write_text(text)
-    return path
+from tests.toolkit.files import track, write_events
+from tests.toolkit.warehouse import completed_loads, query, rejects, row_count
 
 
 def test_events_land_typed_in_utc_and_bad_lines_are_set_aside(tmp_path: Path, warehouse: Path):
@@ -73,16 +57,16 @@ def test_events_land_typed_in_utc_and_bad_lines_are_set_aside(tmp_path: Path, wa
     assert str(m6[2]) == "2026-01-05 09:00:00+00:00"  # no offset means UTC
     assert m6[6] == "server"  # an unknown top-level field lands as a new column
 
-    rejects = query(
+    set_aside = query(
         warehouse, "select location, reason, record from raw_segment.rejected_records order by 1"
     )
-    reasons = {location.rsplit(":", 1)[1]: reason for location, reason, _ in rejects}
+    reasons = {location.rsplit(":", 1)[1]: reason for location, reason, _ in set_aside}
     assert set(reasons) == {"2", "3", "4", "5"}
     assert reasons["2"].startswith("malformed JSON")
     assert reasons["3"] == "messageId is missing"
     assert "not an ISO-8601 timestamp" in reasons["4"]
     assert reasons["5"] == "neither userId nor anonymousId is present"
-    assert all(record for _, _, record in rejects)
+    assert all(record for _, _, record in set_aside)
 
 
 def test_second_run_reads_nothing_and_redelivery_never_duplicates(tmp_path: Path, warehouse):
@@ -90,7 +74,7 @@ def test_second_run_reads_nothing_and_redelivery_never_duplicates(tmp_path: Path
     first = write_events(folder / "a" / "one.jsonl", [track("m1"), track("m2"), track("m1")], False)
     segment.load(str(folder))
     segment.load(str(folder))
-    assert query(warehouse, "select count(*) from raw_segment.events") == [(2,)]
+    assert row_count(warehouse, "raw_segment.events") == 2
 
     # A later file re-delivers m2 (now with other content) and brings m3: m2 keeps its first copy.
     write_events(
@@ -103,9 +87,8 @@ def test_second_run_reads_nothing_and_redelivery_never_duplicates(tmp_path: Path
     # A replaced file (new modification time) is read again; dedup still holds.
     os.utime(first, (first.stat().st_atime + 60, first.stat().st_mtime + 60))
     segment.load(str(folder))
-    assert query(warehouse, "select count(*) from raw_segment.events") == [(3,)]
-    loads = query(warehouse, "select count(*) from raw_segment._dlt_loads where status = 0")
-    assert loads[0][0] >= 3
+    assert row_count(warehouse, "raw_segment.events") == 3
+    assert completed_loads(warehouse, "raw_segment") >= 3
 
 
 def test_row_ids_are_made_as_dlt_makes_them(tmp_path: Path, warehouse: Path):
@@ -265,16 +248,16 @@ def test_the_loader_gives_the_same_tables_with_and_without_the_columnar_path(
     write_events(folder / "2.jsonl.gz", [track("a3"), "{broken", track("b1", user=None)])
     write_events(folder / "3.jsonl", [track("c1", planTier="x"), track("a4")], gz=False)
     columns = "select * exclude (_dlt_load_id, _dlt_id) from raw_segment.events order by 1"
-    rejects = "select location, record, reason from raw_segment.rejected_records order by 1"
+    rejects_sql = "select location, record, reason from raw_segment.rejected_records order by 1"
     segment.load(str(folder))
-    fast = (query(warehouse, columns), query(warehouse, rejects))
+    fast = (query(warehouse, columns), query(warehouse, rejects_sql))
     assert len(fast[0]) == 21 and len(fast[1]) == 2
 
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "lines" / "warehouse.duckdb"))
     monkeypatch.setattr(columnar.Prefetcher, "get", lambda self, index: None)
     segment.load(str(folder))
     reference = tmp_path / "lines" / "warehouse.duckdb"
-    assert (query(reference, columns), query(reference, rejects)) == fast
+    assert (query(reference, columns), query(reference, rejects_sql)) == fast
 
 
 def test_columnar_and_per_line_paths_agree_on_new_shapes(tmp_path: Path):
@@ -336,8 +319,8 @@ def test_an_unreadable_file_is_set_aside_once_and_read_when_fixed(tmp_path: Path
     (folder / "sub" / "loop").symlink_to(folder)  # a folder loop is walked once
     segment.load(str(folder))
     segment.load(str(folder))
-    rejects = query(warehouse, "select location, reason from raw_segment.rejected_records")
-    assert [(location.rsplit("/", 1)[1], reason) for location, reason in rejects] == [
+    set_aside = query(warehouse, "select location, reason from raw_segment.rejected_records")
+    assert [(location.rsplit("/", 1)[1], reason) for location, reason in set_aside] == [
         (
             "link.jsonl",
             "file cannot be read: FileNotFoundError: [Errno 2] No such file or "
@@ -358,10 +341,8 @@ def test_a_truncated_gzip_keeps_the_lines_before_the_cut(tmp_path: Path, warehou
     data = whole.read_bytes()
     whole.write_bytes(data[: len(data) // 2])
     segment.load(str(folder))
-    [(count,)] = query(warehouse, "select count(*) from raw_segment.events")
-    [(location, reason)] = query(
-        warehouse, "select location, reason from raw_segment.rejected_records"
-    )
+    count = row_count(warehouse, "raw_segment.events")
+    [(location, reason)] = rejects(warehouse, "raw_segment")
     assert 0 < count < 300
     assert location.endswith(f"a.jsonl.gz:{count + 1}")
     assert reason.startswith(f"file cannot be read past line {count}: EOFError")

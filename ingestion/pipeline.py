@@ -1,0 +1,114 @@
+"""dlt pipelines into the configured warehouse, merge resources and per-table row counts."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import dlt
+from dlt.common.schema.typing import TColumnSchema, TDataType
+
+from ingestion.rejects import REJECT_HINTS
+from ingestion.settings import (
+    pipelines_dir,
+    postgres_credentials,
+    spark_bucket_url,
+    warehouse_engine,
+    warehouse_path,
+)
+
+
+def duckdb_destination(global_config: dict[str, Any] | None = None) -> Any:
+    """A dlt duckdb destination bound to the one warehouse file.
+
+    `global_config` sets DuckDB options on each connection dlt opens, e.g. a `memory_limit`
+    so that a large merge spills to disk instead of growing without bound.
+    """
+    path = warehouse_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not global_config:
+        return dlt.destinations.duckdb(str(path))
+    from dlt.destinations.impl.duckdb.configuration import DuckDbCredentials
+
+    return dlt.destinations.duckdb(DuckDbCredentials(str(path), global_config=global_config))
+
+
+def destination(duckdb_config: dict[str, Any] | None = None) -> Any:
+    """The dlt destination `WAREHOUSE` selects; `duckdb_config` applies to DuckDB only."""
+    engine = warehouse_engine()
+    if engine == "postgres":
+        return dlt.destinations.postgres(credentials=postgres_credentials())
+    if engine == "spark":
+        # Plain Parquet files, one per table and load (docs/spark.md): merge falls back to
+        # append there, and the Spark views apply dlt's merge (macros/spark_sources.sql).
+        return dlt.destinations.filesystem(
+            spark_bucket_url(), preferred_loader_file_format="parquet"
+        )
+    return duckdb_destination(duckdb_config)
+
+
+def make_pipeline(
+    pipeline_name: str, dataset_name: str, duckdb_config: dict[str, Any] | None = None
+) -> dlt.Pipeline:
+    """A dlt pipeline into the warehouse `WAREHOUSE` selects, its state kept beside the file."""
+    # Arrow batches skip dlt's row normaliser; without these they would carry no load id, and
+    # staging could not tell rows of completed loads from rows a crashed load left behind.
+    dlt.config["normalize.parquet_normalizer.add_dlt_load_id"] = True
+    dlt.config["normalize.parquet_normalizer.add_dlt_id"] = True
+    # Once a load is committed its job files are dead weight (about 90-340 MB per million
+    # events, kept forever by default); the package's state and schema stay for dlt.
+    dlt.config["load.delete_completed_jobs"] = True
+    return dlt.pipeline(
+        pipeline_name=pipeline_name,
+        destination=destination(duckdb_config),
+        dataset_name=dataset_name,
+        pipelines_dir=str(pipelines_dir()),
+    )
+
+
+def merge_resource(
+    data: Any,
+    *,
+    name: str,
+    primary_key: str,
+    columns: Any = None,
+    nested_hints: Any = None,
+) -> Any:
+    """Build a merge resource that may `mark_reject` rows without leaking its hints to them.
+
+    dlt builds a table variant from the resource's hints at the moment it first sees it, so
+    registering the rejects variant before the resource's own key and columns keeps
+    `rejected_records` free of, e.g., a NOT NULL `id` column that reject rows never have.
+    """
+    resource = dlt.resource(data, name=name)
+    resource.apply_hints(create_table_variant=True, **REJECT_HINTS)
+    resource.apply_hints(
+        write_disposition="merge",
+        primary_key=primary_key,
+        columns=columns,
+        nested_hints=nested_hints,
+    )
+    return resource
+
+
+def column(data_type: TDataType, nullable: bool = True) -> TColumnSchema:
+    """Return a fresh column hint: dlt writes into hint dicts, so they must never be shared."""
+    hint: TColumnSchema = {"data_type": data_type}
+    if not nullable:
+        hint["nullable"] = False
+    return hint
+
+
+def add_row_counts(pipeline: dlt.Pipeline, row_counts: dict[str, int] | None) -> None:
+    """Add the rows per table of the pipeline's last run to `row_counts` (when given)."""
+    trace = pipeline.last_trace
+    if row_counts is None or trace is None or trace.last_normalize_info is None:
+        return
+    for table, rows in trace.last_normalize_info.row_counts.items():
+        row_counts[table] = row_counts.get(table, 0) + rows
+
+
+def run_counted(pipeline: dlt.Pipeline, source: Any, row_counts: dict[str, int] | None) -> Any:
+    """Run one load and add its rows per table to `row_counts`; return dlt's LoadInfo."""
+    info = pipeline.run(source)
+    add_row_counts(pipeline, row_counts)
+    return info
