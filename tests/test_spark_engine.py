@@ -8,10 +8,8 @@ the marts. docs/spark.md.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
-import sys
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -20,12 +18,12 @@ import pytest
 
 from ingestion.parquet_files import duckdb_over_parquet, merged_rows_sql
 from ingestion.settings import WarehouseSettings
+from tests.toolkit.runs import run_env, run_module
 from tools.compare_marts import differences, read_duckdb
 from tools.spark_marts import read_spark, read_spark_files
 
 pytestmark = pytest.mark.slow
 
-PROJECT_ROOT = Path(__file__).resolve().parents[1]
 END_DATE = date(2026, 3, 31)
 
 
@@ -39,29 +37,21 @@ class Build:
 
 
 def _run(world: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "demo.run",
-            "--use-environment",
-            "--data",
-            str(world),
-            "--scale",
-            "0.02",
-            "--seed",
-            "7",
-            "--end-date",
-            END_DATE.isoformat(),
-            "--page-size",
-            "25",
-        ],
-        cwd=PROJECT_ROOT,
+    return run_module(
+        "demo.run",
+        "--use-environment",
+        "--data",
+        str(world),
+        "--scale",
+        "0.02",
+        "--seed",
+        "7",
+        "--end-date",
+        END_DATE.isoformat(),
+        "--page-size",
+        "25",
         env=env,
-        capture_output=True,
-        text=True,
         timeout=1500,
-        check=False,
     )
 
 
@@ -72,14 +62,7 @@ def builds(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Build]:
     built: dict[str, Build] = {}
     for engine in ("duckdb", "spark"):
         folder = root / engine
-        env = {
-            **os.environ,
-            "WAREHOUSE": engine,
-            "WAREHOUSE_PATH": str(folder / "warehouse.duckdb"),
-            "DAGSTER_HOME": str(folder / "dagster_home"),
-            "GX_DOCS_DIR": str(folder / "gx_docs"),
-            "TZ": "UTC",
-        }
+        env = run_env(folder, WAREHOUSE=engine, GX_DOCS_DIR=str(folder / "gx_docs"), TZ="UTC")
         for setting in (
             "DESTINATION__POSTGRES__CREDENTIALS",
             "DESTINATION__FILESYSTEM__BUCKET_URL",
