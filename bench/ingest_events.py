@@ -2,17 +2,24 @@
 
     .venv/bin/python bench/ingest_events.py                 # 1,000,000 events
     .venv/bin/python bench/ingest_events.py --events 10000000 --only loader
+    .venv/bin/python bench/ingest_events.py --data /tmp/x   # keep and reuse the files there
 
 Generates N Segment Spec track/page messages as gzip JSON Lines (about 100k lines a file, 1% of
 messages re-delivered in a later file, so the loader's deduplication does real work), then
 runs, each in its own child process so that peak memory is that run's alone:
 
-- `loader`: `ingestion.segment.load()` into a fresh DuckDB file (dlt extract, normalize, load,
-  dedup on messageId included);
-- `baseline`: `create table events as select * from read_json(...)` in a fresh DuckDB file.
+- `loader`: `ingestion.segment.load()` into a fresh DuckDB file (dlt extract, normalize, load;
+  a copy re-delivered inside one load is skipped there, and a crashed load is never read);
+- `staging`: `dbt run -s stg_segment__events` on the loader's warehouse, the first-copy rule on
+  messageId over that load (`raw_segment.events` is an append-only log of loads: re-delivered
+  copies of later loads are counted once there). dbt's start-up is reported apart from the
+  model's own time (`run_results.json`); `loader+dedup` is the loader plus the model's time;
+- `baseline`: `create table events as select * from read_json(...)` in a fresh DuckDB file;
+- `loader_merge` (only with `--only`): the loader as it was before issue #16, dlt's
+  insert-only merge on messageId, for a before/after in one run.
 
-Prints wall seconds, rows/s, peak RSS and the loader/baseline ratio, and writes the figures to
-`bench/results/ingest_events-<N>-<timestamp>.json` (git-ignored).
+Prints wall seconds, rows/s, peak RSS and the ratios to the baseline, and writes the figures
+to `bench/results/ingest_events-<N>-<timestamp>.json` (git-ignored).
 """
 
 from __future__ import annotations
@@ -23,16 +30,20 @@ import json
 import os
 import platform
 import random
+import resource
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any
 
 import orjson
+
+RUN_KINDS = ("baseline", "loader", "staging", "loader_merge")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -95,7 +106,11 @@ def _message(rng: random.Random, start: datetime, index: int) -> dict[str, Any]:
 def generate(folder: Path, events: int, seed: int = 7) -> dict[str, Any]:
     """Write `events` messages (plus re-deliveries) as day folders of gzip JSON Lines."""
     rng = random.Random(seed)
-    start = datetime(2026, 1, 1, tzinfo=UTC)
+    # Every event in the past (a future one is set aside by the loader's plausibility check):
+    # 2026-01-01 on, or earlier for a set that would reach past today (3 s apart).
+    span = timedelta(seconds=3 * events, days=1)
+    today = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    start = min(datetime(2026, 1, 1, tzinfo=UTC), today - span)
     files = 0
     lines = 0
     redeliver: list[bytes] = []
@@ -129,12 +144,24 @@ def generate(folder: Path, events: int, seed: int = 7) -> dict[str, Any]:
 # --- the two measured runs, each executed in a child process -------------------------------
 
 
-def run_loader(folder: Path, work: Path) -> dict[str, Any]:
-    os.environ["WAREHOUSE_PATH"] = str(work / "loader.duckdb")
+def run_loader(folder: Path, work: Path, merge: bool = False) -> dict[str, Any]:
+    os.environ["WAREHOUSE_PATH"] = str(work / ("loader_merge.duckdb" if merge else "loader.duckdb"))
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     sys.path.insert(0, str(ROOT))
     from ingestion import segment
 
+    if merge:  # the loader before issue #16: dlt's insert-only merge on messageId
+        make_source = segment.segment_events
+
+        def merged(*args: Any, **kwargs: Any) -> Any:
+            source = make_source(*args, **kwargs)
+            source.resources["events"].apply_hints(
+                write_disposition={"disposition": "merge", "strategy": "insert-only"},
+                primary_key="message_id",
+            )
+            return source
+
+        segment.segment_events = merged  # type: ignore[assignment]
     segment.load(str(folder))
     return {}
 
@@ -150,15 +177,47 @@ def run_baseline(folder: Path, work: Path) -> dict[str, Any]:
     return {}
 
 
+def run_staging(folder: Path, work: Path) -> dict[str, Any]:
+    """`dbt run -s stg_segment__events` on the loader's warehouse: model time and start-up."""
+    del folder  # the loader's warehouse is the input
+    target = work / "dbt"
+    project = ROOT / "dbt_project"
+    env = {
+        **os.environ,
+        "WAREHOUSE_PATH": str(work / "loader.duckdb"),
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    dbt = Path(sys.executable).parent / "dbt"
+    command = [str(dbt), "run", "-s", "stg_segment__events", "--profiles-dir", str(project)]
+    command += ["--project-dir", str(project), "--target-path", str(target / "target")]
+    command += ["--log-path", str(target / "logs")]
+    started = time.perf_counter()
+    done = subprocess.run(command, cwd=project, env=env, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.stderr.write(done.stdout[-4000:])
+        raise SystemExit(done.returncode)
+    results = json.loads((target / "target" / "run_results.json").read_text())
+    model = sum(node["execution_time"] for node in results["results"])
+    dbt_rss_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss  # dbt's own peak
+    return {
+        "model_seconds": round(model, 2),
+        "dbt_startup_seconds": round(seconds - model, 2),
+        "dbt_peak_rss_mb": round(dbt_rss_kb / 1024, 1),
+    }
+
+
 def count_rows(kind: str, work: Path) -> dict[str, Any]:
     """Count what a run landed, in the parent: the check must not add to the run's peak."""
     import duckdb
 
-    path = work / f"{kind}.duckdb"
+    path = work / f"{'loader' if kind == 'staging' else kind}.duckdb"
     if not path.exists():
         return {}
-    table = "raw_segment.events" if kind == "loader" else "events"
-    distinct = "count(distinct message_id)" if kind == "loader" else "count(distinct messageId)"
+    table = {"baseline": "events", "staging": "staging.stg_segment__events"}.get(
+        kind, "raw_segment.events"
+    )
+    distinct = "count(distinct messageId)" if kind == "baseline" else "count(distinct message_id)"
     with duckdb.connect(str(path), read_only=True) as con:
         counted = con.execute(f"select count(*), {distinct} from {table}").fetchone()
     rows, unique = counted if counted else (0, 0)
@@ -166,7 +225,7 @@ def count_rows(kind: str, work: Path) -> dict[str, Any]:
 
 
 def measure(kind: str, folder: Path, work: Path) -> dict[str, Any]:
-    """Run one kind in a child process; its own max RSS comes from wait4's rusage."""
+    """Run one kind in a child process; its max RSS (and its children's) from wait4's rusage."""
     out = work / f"{kind}.json"
     started = time.perf_counter()
     child = subprocess.Popen(
@@ -185,7 +244,7 @@ def measure(kind: str, folder: Path, work: Path) -> dict[str, Any]:
     result.update(
         seconds=round(seconds, 2),
         rows_per_second=round(rows / seconds) if seconds else None,
-        peak_rss_mb=round(rss_kb / 1024, 1),
+        peak_rss_mb=result.pop("dbt_peak_rss_mb", round(rss_kb / 1024, 1)),
         cpu_seconds=round(usage.ru_utime + usage.ru_stime, 2),
     )
     return result
@@ -194,43 +253,76 @@ def measure(kind: str, folder: Path, work: Path) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
-    parser.add_argument("--only", choices=["loader", "baseline"], default=None)
-    parser.add_argument("--keep", action="store_true", help="keep the generated files")
-    parser.add_argument("--child", choices=["loader", "baseline"], help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--only", choices=RUN_KINDS, nargs="+", default=None, help="run only these (in order)"
+    )
+    parser.add_argument("--keep", action="store_true", help="keep the warehouses")
+    parser.add_argument(
+        "--data", type=Path, default=None, help="folder for the event files: reused if there"
+    )
+    parser.add_argument("--child", choices=RUN_KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        runner = run_loader if args.child == "loader" else run_baseline
+        runners = {"loader": run_loader, "baseline": run_baseline, "staging": run_staging}
+        runner = runners.get(args.child, partial(run_loader, merge=True))
         result = runner(args.folder, args.work)
         (args.work / f"{args.child}.json").write_text(json.dumps(result))
         return 0
 
     work = Path(tempfile.mkdtemp(prefix="bench_ingest_events_"))
-    folder = work / "events"
-    started = time.perf_counter()
-    data = generate(folder, args.events)
-    data["generate_seconds"] = round(time.perf_counter() - started, 1)
+    folder = (args.data or work) / f"events-{args.events}"
+    manifest = folder.with_suffix(".json")  # beside the files: no event file
+    if manifest.exists():
+        data = json.loads(manifest.read_text())
+    else:
+        started = time.perf_counter()
+        if folder.exists():
+            import shutil
+
+            shutil.rmtree(folder)
+        data = generate(folder, args.events)
+        data["generate_seconds"] = round(time.perf_counter() - started, 1)
+        manifest.write_text(json.dumps(data))
     print(
         f"generated {data['lines']:,} lines ({data['unique_messages']:,} unique messages) in "
         f"{data['files']} files, {data['gzip_bytes'] / 1e6:.0f} MB gzip, "
         f"{data['generate_seconds']}s",
         flush=True,
     )
-    kinds = [args.only] if args.only else ["baseline", "loader"]
-    runs = {kind: measure(kind, folder, work) for kind in kinds}
+    kinds = args.only or ["baseline", "loader", "staging"]
+    runs = {}
+    for kind in kinds:
+        if kind == "staging" and runs.get("loader", {}).get("exit_code") != 0:
+            continue  # the model reads the loader's warehouse
+        runs[kind] = measure(kind, folder, work)
 
-    print(f"\n{'run':<10}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak MB':>10}{'exit':>6}")
+    print(f"\n{'run':<14}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak MB':>10}{'exit':>6}")
     for kind, run in runs.items():
         print(
-            f"{kind:<10}{run.get('rows') or 0:>12,}{run['seconds']:>10.1f}"
+            f"{kind:<14}{run.get('rows') or 0:>12,}{run['seconds']:>10.1f}"
             f"{run['rows_per_second'] or 0:>12,}{run['peak_rss_mb']:>10.0f}{run['exit_code']:>6}"
         )
-    ratio = None
-    if "loader" in runs and "baseline" in runs and runs["baseline"]["seconds"]:
-        ratio = round(runs["loader"]["seconds"] / runs["baseline"]["seconds"], 2)
-        print(f"\nloader / baseline wall time: {ratio}x (target <= 4x; peak target < 1500 MB)")
+    staging = runs.get("staging", {})
+    if "model_seconds" in staging:
+        print(
+            f"\nstg_segment__events: model {staging['model_seconds']}s "
+            f"(dbt start-up {staging['dbt_startup_seconds']}s apart)"
+        )
+    ratio = dedup_ratio = merge_ratio = None
+    baseline_seconds = runs.get("baseline", {}).get("seconds")
+    if "loader_merge" in runs and baseline_seconds:
+        merge_ratio = round(runs["loader_merge"]["seconds"] / baseline_seconds, 2)
+        print(f"loader_merge (before #16) / baseline wall time: {merge_ratio}x")
+    if "loader" in runs and baseline_seconds:
+        ratio = round(runs["loader"]["seconds"] / baseline_seconds, 2)
+        print(f"loader / baseline wall time: {ratio}x (target <= 2x; peak target < 1000 MB)")
+        if "model_seconds" in staging:
+            with_dedup = runs["loader"]["seconds"] + staging["model_seconds"]
+            dedup_ratio = round(with_dedup / baseline_seconds, 2)
+            print(f"loader+dedup / baseline wall time: {dedup_ratio}x")
 
     RESULTS.mkdir(exist_ok=True)
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -239,18 +331,22 @@ def main(argv: list[str] | None = None) -> int:
         "data": data,
         "runs": runs,
         "ratio_loader_to_baseline": ratio,
+        "ratio_loader_and_dedup_to_baseline": dedup_ratio,
+        "ratio_loader_merge_to_baseline": merge_ratio,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "at": stamp,
     }
     target = RESULTS / f"ingest_events-{args.events}-{stamp}.json"
     target.write_text(json.dumps(report, indent=2))
     print(f"results: {target}")
-    if not args.keep:
-        import shutil
+    import shutil
 
-        shutil.rmtree(work, ignore_errors=True)
+    if args.keep:
+        print(f"warehouses kept in {work}")
     else:
-        print(f"files kept in {folder}")
+        shutil.rmtree(work, ignore_errors=True)
+    if args.data:
+        print(f"event files kept in {folder}")
     return 0 if all(run["exit_code"] == 0 for run in runs.values()) else 1
 
 

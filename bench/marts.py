@@ -21,6 +21,11 @@ into the quarters before, under new messageIds): the same product and accounts o
 longer past, which is what grows in a real warehouse. An incremental run should cost about
 the same whatever the history; the full build grows with it.
 
+`--gx` also times the Great Expectations suite of `raw_segment.events` on each incremented copy
+before its incremental run (the shape of `build_marts`: checks, then dbt), by load (the new
+loads staging has not built, what the Dagster check does) and, side by side, on the whole
+table as before #16 (`gx_by_load_s`, `gx_whole_table_s`).
+
 `--with-tests` also times `dbt test` after each run. `--build` times `dbt build` instead of
 `dbt run` (seeds, models, data and unit tests in one invocation: the command the Dagster
 schedule and sensor run through dagster-dbt). `--verify` then runs a `--full-refresh` of the
@@ -32,8 +37,10 @@ project, writing manifest.json and run_results.json); `startup_floor` times a `d
 selects nothing on the built scale-10 copy, i.e. the wall time of an incremental run that
 had no work at all. The JSON also keeps each measurement's slowest nodes (run_results.json).
 
-Prints a table and writes `bench/results/marts-<timestamp>.json` (git-ignored). Target: the
-incremental run under 15% of the full build at scale 10.
+Prints a table and writes `bench/results/marts-<timestamp>.json` (git-ignored). Targets: the
+incremental run under 15% of the full build at scale 10 (#4); with `--build --longer-history
+10`, the incremental run at 10x history at most 1.5x the one at scale 10 (#16,
+`ratio_incremental_longer_history_to_scale_10`).
 """
 
 from __future__ import annotations
@@ -62,7 +69,8 @@ RESULTS = Path(__file__).resolve().parent / "results"
 END_DATE = "2026-03-31"
 LAST_DBT_ELAPSED = [0.0]
 LAST_DBT_NODES: list[dict[str, Any]] = []
-SLOWEST_NODES = 12
+LAST_DBT_KINDS: dict[str, float] = {}  # node seconds summed by kind: model, test, unit_test, seed
+SLOWEST_NODES = 25
 
 
 def ensure_world(warehouse: Path, scale: int) -> None:
@@ -110,6 +118,12 @@ def dbt(args: list[str], warehouse: Path, work: Path) -> float:
         {"node": node["unique_id"], "seconds": round(float(node["execution_time"]), 3)}
         for node in nodes[:SLOWEST_NODES]
     ]
+    by_kind: dict[str, float] = {}
+    for node in nodes:
+        kind = node["unique_id"].split(".")[0]
+        by_kind[kind] = by_kind.get(kind, 0.0) + float(node["execution_time"])
+    LAST_DBT_KINDS.clear()
+    LAST_DBT_KINDS.update({kind: round(seconds, 2) for kind, seconds in by_kind.items()})
     return elapsed
 
 
@@ -223,6 +237,7 @@ def full_build(
     dbt(["seed"], copy, work)
     figures: dict[str, Any] = {"run": dbt([command, "--full-refresh"], copy, work)}
     figures["run_nodes"] = LAST_DBT_ELAPSED[0]
+    figures["node_seconds_by_kind"] = dict(LAST_DBT_KINDS)
     figures["slowest_nodes"] = list(LAST_DBT_NODES)
     if with_tests:
         figures["test"] = dbt(["test"], copy, work)
@@ -231,11 +246,32 @@ def full_build(
     return copy, figures
 
 
-def incremental_run(copy: Path, work: Path, with_tests: bool, command: str) -> dict[str, Any]:
+def time_gx(copy: Path, work: Path) -> dict[str, Any]:
+    """The raw events suite by load and on the whole table: seconds and rows validated."""
+    from orchestration.lib.gx_checks import load_suites, validate_table
+
+    (suite,) = [s for s in load_suites() if s.table == "raw_segment.events"]
+    figures: dict[str, Any] = {}
+    for name, by_load in (("by_load", True), ("whole_table", False)):
+        started = time.perf_counter()
+        outcome = validate_table(
+            suite, engine="duckdb", warehouse=copy, render_to=work / "gx_docs", by_load=by_load
+        )
+        figures[f"gx_{name}_s"] = round(time.perf_counter() - started, 2)
+        figures[f"gx_{name}_rows"] = outcome.rows
+        figures[f"gx_{name}_severity"] = outcome.severity
+    return figures
+
+
+def incremental_run(
+    copy: Path, work: Path, with_tests: bool, command: str, gx: bool = False
+) -> dict[str, Any]:
     """Add the next day of events to a built copy, then time the plain (incremental) run."""
     added = add_one_day(copy)
-    figures: dict[str, Any] = {"run": dbt([command], copy, work), "added": added}
+    checks = time_gx(copy, work) if gx else {}
+    figures: dict[str, Any] = {"run": dbt([command], copy, work), "added": added, **checks}
     figures["run_nodes"] = LAST_DBT_ELAPSED[0]
+    figures["node_seconds_by_kind"] = dict(LAST_DBT_KINDS)
     figures["slowest_nodes"] = list(LAST_DBT_NODES)
     if with_tests:
         figures["test"] = dbt(["test"], copy, work)
@@ -252,6 +288,9 @@ def main(argv: list[str] | None = None) -> int:
         "--build", action="store_true", help="time dbt build (what Dagster runs), not dbt run"
     )
     parser.add_argument("--verify", action="store_true", help="compare with a full refresh")
+    parser.add_argument(
+        "--gx", action="store_true", help="also time the raw events GX suite, by load and whole"
+    )
     parser.add_argument(
         "--longer-history",
         type=int,
@@ -281,7 +320,9 @@ def main(argv: list[str] | None = None) -> int:
                 results["startup_floor"] = dbt(
                     ["run", "--select", "nothing_selected_xyz"], copy, work
                 )
-            results[f"incremental_{name}"] = incremental_run(copy, work, args.with_tests, command)
+            results[f"incremental_{name}"] = incremental_run(
+                copy, work, args.with_tests, command, args.gx
+            )
             if name == "scale_10" and args.verify:
                 incremental = read_duckdb(copy)
                 dbt(["run", "--full-refresh"], copy, work)
@@ -299,6 +340,14 @@ def main(argv: list[str] | None = None) -> int:
     results["ratio_startup_floor_scale_10"] = (
         results["startup_floor"] / results["full_scale_10"]["run"]
     )
+    if args.longer_history > 1:
+        # The #16 target: a daily run's cost follows new data, not history (at most 1.5x).
+        longer = results[f"incremental_history_x{args.longer_history}"]
+        base = results["incremental_scale_10"]
+        results["ratio_incremental_longer_history_to_scale_10"] = longer["run"] / base["run"]
+        results["ratio_incremental_longer_history_to_scale_10_nodes"] = (
+            longer["run_nodes"] / base["run_nodes"]
+        )
     results["command"] = f"dbt {command}"
     results["meta"] = {
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -325,13 +374,35 @@ def main(argv: list[str] | None = None) -> int:
         f"dbt start-up alone (a run selecting nothing): {floor:.1f} s ="
         f" {results['ratio_startup_floor_scale_10']:.1%} of the full build (the ratio's floor)"
     )
+    if args.longer_history > 1:
+        print(
+            f"incremental run, {args.longer_history}x history / scale 10:"
+            f" {results['ratio_incremental_longer_history_to_scale_10']:.2f}x wall,"
+            f" {results['ratio_incremental_longer_history_to_scale_10_nodes']:.2f}x nodes"
+            " (target <= 1.5x)"
+        )
     print("slowest nodes of the incremental run at scale 10:")
     for node in results["incremental_scale_10"]["slowest_nodes"][:8]:
         print(f"  {node['seconds']:>6.2f} s  {node['node']}")
+    if args.longer_history > 1:
+        print(f"slowest nodes of the incremental run at {args.longer_history}x history:")
+        longer_nodes = results[f"incremental_history_x{args.longer_history}"]["slowest_nodes"]
+        for node in longer_nodes[:8]:
+            print(f"  {node['seconds']:>6.2f} s  {node['node']}")
     for name, _, _ in worlds:
         history = results[f"full_{name}"].get("history")
         extra = f", history {history}" if history else ""
         print(f"{name}: added {results[f'incremental_{name}']['added']}{extra}")
+        kinds = results[f"incremental_{name}"]["node_seconds_by_kind"]
+        print(f"  incremental node seconds by kind: {kinds}")
+    if args.gx:
+        for name, _, _ in worlds:
+            row = results[f"incremental_{name}"]
+            print(
+                f"GX raw events, {name}: by load {row['gx_by_load_s']:.1f} s"
+                f" ({row['gx_by_load_rows']} rows), whole table {row['gx_whole_table_s']:.1f} s"
+                f" ({row['gx_whole_table_rows']} rows)"
+            )
     if args.verify:
         print(f"incremental equals full refresh: {results['verified_equal_to_full_refresh']}")
 

@@ -59,6 +59,7 @@ def main(argv: list[str] | None = None) -> int:
             full_refresh=args.full_refresh,
             label="DEMO product-ops warehouse (sample world)",
             program="make run",
+            disposable_history=True,
         )
 
 

@@ -12,6 +12,7 @@ Expectations checks read them here the same way, through an in-memory DuckDB ove
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import unquote, urlparse
@@ -31,6 +32,16 @@ def local_folder(bucket_url: str) -> Path:
         f"DESTINATION__FILESYSTEM__BUCKET_URL={bucket_url} is remote: run the checks where the "
         "bucket is mounted, or point them at a local copy (docs/spark.md)"
     )
+
+
+def _literal(path: Path | str) -> str:
+    """A path as a SQL string literal (a quote in a folder name must not end the string)."""
+    return "'" + str(path).replace("'", "''") + "'"
+
+
+def _read_parquet(folder: Path, options: str = "") -> str:
+    """`read_parquet` of every Parquet file in `folder`."""
+    return f"read_parquet({_literal(folder / '*.parquet')}{options})"
 
 
 def dlt_tables(folder: Path) -> dict[str, Any]:
@@ -104,20 +115,20 @@ def duckdb_over_parquet(
         return con
     for folder in sorted(path for path in root.iterdir() if path.is_dir()):
         dataset = folder.name
-        loads_glob = folder / "_dlt_loads" / "*.jsonl"
         if not list(folder.glob("_dlt_loads/*.jsonl")):
             continue
         con.execute(f'create schema if not exists "{dataset}"')
         loads = f'"{dataset}"."_dlt_loads"'
         con.execute(
-            f"create view {loads} as select * from read_json_auto('{loads_glob}', "
+            f"create view {loads} as select * from "
+            f"read_json_auto({_literal(folder / '_dlt_loads' / '*.jsonl')}, "
             "format = 'newline_delimited')"
         )
         for name, table in sorted(dlt_tables(folder).items()):
             files = folder / name
             if name.startswith("_dlt") or not list(files.glob("*.parquet")):
                 continue
-            source = f"read_parquet('{files / '*.parquet'}', union_by_name = true)"
+            source = _read_parquet(files, ", union_by_name = true")
             parent = f'"{dataset}"."{table["parent"]}"' if table.get("parent") else None
             rows = merged_rows_sql(source, loads, table, parent)
             con.execute(f'create view "{dataset}"."{name}" as {rows}')
@@ -126,18 +137,23 @@ def duckdb_over_parquet(
 
 def _built_tables(con: duckdb.DuckDBPyConnection, warehouse_dir: Path) -> None:
     """Views over the managed Parquet tables of a local Spark warehouse folder."""
+    for schema, table, folder in built_table_folders(warehouse_dir):
+        con.execute(f'create schema if not exists "{schema}"')
+        con.execute(f'create view "{schema}"."{table}" as select * from {_read_parquet(folder)}')
+
+
+def built_table_folders(warehouse_dir: Path) -> Iterator[tuple[str, str, Path]]:
+    """(schema, table, folder) of every table with Parquet files in a Spark warehouse folder.
+
+    Spark keeps a managed table as `<warehouse>/<schema>.db/<table>/part-*.parquet`.
+    """
     if not warehouse_dir.is_dir():
         return
     for database in sorted(warehouse_dir.glob("*.db")):
         schema = database.name.removesuffix(".db")
-        for table in sorted(path for path in database.iterdir() if path.is_dir()):
-            if not list(table.glob("*.parquet")):
-                continue
-            con.execute(f'create schema if not exists "{schema}"')
-            con.execute(
-                f'create view "{schema}"."{table.name}" as '
-                f"select * from read_parquet('{table / '*.parquet'}')"
-            )
+        for folder in sorted(path for path in database.iterdir() if path.is_dir()):
+            if list(folder.glob("*.parquet")):
+                yield schema, folder.name, folder
 
 
 def spark_files(settings: WarehouseSettings) -> duckdb.DuckDBPyConnection:
@@ -155,18 +171,22 @@ def write_built_table(
     """Replace a table of the Spark warehouse folder with the rows of a query on `con`.
 
     For the marts Python computes (`marts.fct_experiment_results`): one Parquet file written
-    beside the folder and swapped in, so readers see the old file or the new one. Readers of
-    the files (the checks, the report, the published marts) see it; Spark's catalog does not
-    (docs/spark.md). Returns the row count.
+    beside the folder, then renamed over the table's single file (an atomic rename), so
+    readers see the old file or the new one. Files of another writer (a table Spark wrote
+    there before, in several parts) are removed first. Readers of the files (the checks, the
+    report, the published marts) see the table; Spark's catalog does not (docs/spark.md).
+    Returns the row count.
     """
     folder = settings.spark_home / "warehouse" / f"{schema}.db" / table
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder.parent / f".{table}.parquet.tmp"
-    con.execute(f"copy ({query}) to '{staging}' (format parquet)")
-    rows = con.execute(f"select count(*) from read_parquet('{staging}')").fetchone()
+    target = folder / "part-00000.parquet"
+    con.execute(f"copy ({query}) to {_literal(staging)} (format parquet)")
+    rows = con.execute(f"select count(*) from read_parquet({_literal(staging)})").fetchone()
     for old in folder.glob("*.parquet"):
-        old.unlink()
-    staging.replace(folder / "part-00000.parquet")
+        if old != target:
+            old.unlink()
+    staging.replace(target)
     return int(rows[0]) if rows else 0
 
 
@@ -175,14 +195,9 @@ def attach_built_tables(
 ) -> None:
     """Attach an in-memory database `catalog` holding a copy of every table built on Spark."""
     con.execute(f"attach ':memory:' as \"{catalog}\"")
-    warehouse_dir = settings.spark_home / "warehouse"
-    for database in sorted(warehouse_dir.glob("*.db")):
-        schema = database.name.removesuffix(".db")
-        for table in sorted(path for path in database.iterdir() if path.is_dir()):
-            if not list(table.glob("*.parquet")):
-                continue
-            con.execute(f'create schema if not exists "{catalog}"."{schema}"')
-            con.execute(
-                f'create table "{catalog}"."{schema}"."{table.name}" as '
-                f"select * from read_parquet('{table / '*.parquet'}')"
-            )
+    for schema, table, folder in built_table_folders(settings.spark_home / "warehouse"):
+        con.execute(f'create schema if not exists "{catalog}"."{schema}"')
+        con.execute(
+            f'create table "{catalog}"."{schema}"."{table}" as '
+            f"select * from {_read_parquet(folder)}"
+        )

@@ -61,8 +61,11 @@ def segment_events(
 
 @dlt.resource(
     name=TABLE_NAME,
-    write_disposition={"disposition": "merge", "strategy": "insert-only"},
-    primary_key="message_id",
+    # An append-only log of loads, as Segment's own warehouses keep it: a message re-delivered
+    # in a later load is stored again, and staging keeps its first copy (earliest load, then
+    # arrival) across loads. A merge here cost more than reading the files (dlt copies each
+    # load into a staging table and merges it on message_id).
+    write_disposition="append",
     columns={"_dlt_id": dlt_id_column()},  # made by `_with_row_ids`, hinted as dlt hints it
 )
 def events(
@@ -70,11 +73,12 @@ def events(
 ) -> Iterator[Any]:
     """Read new or replaced files only; the per-file cursor lives in the resource state.
 
-    The first copy of a message wins (`insert-only`), so a re-delivered file never replaces or
-    duplicates what was loaded. dlt's insert-only merge skips ids already in the table but not
-    duplicates inside one load, so this load's ids are kept in a set, bounded by
-    `max_rows_per_load`. The cursor for a file is recorded after its last row is yielded: dlt
-    commits state with the load, so a crash re-reads the file and dedup absorbs it.
+    Inside one load each messageId is taken once (its first copy in file order; a set bounded
+    by `max_rows_per_load`), so a file sent twice in one backlog adds no rows. A copy that
+    arrives in a later load is appended: `stg_segment__events` counts it once (docs/metrics.md,
+    "Re-delivered records"). The cursor for a file is recorded after its last row is yielded: dlt
+    commits state with the load, so a crash re-reads the file; the rows a crashed load left
+    have no `_dlt_loads` record and staging never reads them.
 
     A file that cannot be opened (dangling symlink, symlink loop, no permission) is set aside
     whole with its path and reason, and recorded: it is read again once it changes. Event times
@@ -164,8 +168,9 @@ def load(
 
     A backlog larger than `max_rows_per_load` is loaded as several dlt loads, one after the
     other, each committed with its file cursors: memory stays bounded (the in-load dedup set,
-    DuckDB's merge) and a crash loses at most the load in flight. `row_counts`, if given, is
-    filled with the rows per table summed over those loads. Returns the last load's info.
+    the load package on disk) and a crash loses at most the load in flight. `row_counts`, if
+    given, is filled with the rows per table summed over those loads. Returns the last load's
+    info.
     """
     kwargs: dict[str, Any] = {"max_rows_per_load": max_rows_per_load}
     if bucket_url:

@@ -299,7 +299,8 @@ def read_lines(
     """Yield Arrow batches of good events and reject rows (dicts) for bad lines.
 
     `seen_ids` holds the messageIds already taken in this load: a copy delivered again in the
-    same load is skipped here, one delivered in an earlier load is skipped by the merge.
+    same load is skipped here; one delivered in an earlier load is appended, and staging
+    keeps its first copy.
     `bounds` are the plausible event times (`plausibility.timestamp_bounds`, read once per
     load). A read that fails midway (a truncated gzip) keeps the lines read before it and
     sets the rest of the file aside with the reason.

@@ -12,14 +12,14 @@ BATCH_ROWS = 50_000
 # a bad line, is streamed line by line.
 COLUMNAR_MAX_FILE_BYTES = 16 * 1024 * 1024
 # A backlog is loaded in dlt loads of about this many rows (whole files): the in-load dedup
-# set and DuckDB's merge then hold one load's rows, not the whole backlog's.
+# set and the load package on disk then hold one load's rows, not the whole backlog's.
 MAX_ROWS_PER_LOAD = 1_000_000
 PENDING_FILES_KEY = "pending_files"
 # The parquet files dlt writes between extract and load (this pipeline only): uncompressed,
 # since compressing them costs more time than the disk it saves (the packages are about 3.5
 # times larger, 340 MB per million events).
 PARQUET_COMPRESSION = "none"
-# DuckDB spills the insert-only merge to disk past this, instead of growing with the load.
+# DuckDB's insert of a load's Parquet files stays under this (it spills past it).
 DUCKDB_CONFIG = {"memory_limit": "512MB", "preserve_insertion_order": False}
 
 # Segment field -> raw column. Ids and names are text; timestamps are parsed to UTC.

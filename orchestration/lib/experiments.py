@@ -15,8 +15,6 @@ from dataclasses import astuple, dataclass, fields
 from datetime import date
 from typing import Any
 
-from scipy import special, stats
-
 from ingestion.settings import WarehouseSettings
 
 COUNTS_SCHEMA, COUNTS_TABLE = "intermediate", "int_experiment_counts"
@@ -110,6 +108,8 @@ def compare_to_control(x_v: int, n_v: int, x_c: int, n_c: int) -> Comparison:
     pooled_se = math.sqrt(pooled * (1 - pooled) * (1 / n_v + 1 / n_c))
     p_value = None
     if pooled_se > 0:
+        from scipy import special  # scipy loads in ~1 s: only when a read-out is built
+
         p_value = float(special.erfc(abs(lift / pooled_se) / math.sqrt(2)))
     return Comparison(
         absolute_lift=lift,
@@ -135,6 +135,8 @@ def srm_p_value(observed: Sequence[int], weights: Sequence[float]) -> float | No
     for count, weight in zip(observed, weights, strict=True):
         expected = total * weight / weight_sum
         statistic += (count - expected) ** 2 / expected
+    from scipy import stats  # scipy loads in ~1 s: only when a read-out is built
+
     return float(stats.chi2.sf(statistic, len(observed) - 1))
 
 

@@ -32,12 +32,24 @@ column a suite names may be absent (dlt creates a column only once a value arriv
 expectations are skipped and the column is reported absent as a warning. The check's result is
 ERROR when a blocking expectation fails, WARN when only warn-level ones do.
 
+Raw tables that grow with history (`BUILT_BY`: the Segment events) are validated by load: only
+the rows of completed dlt loads that staging has not built yet (`new_loads_query`). A
+stateless rule: the check runs before dbt in `build_marts`, and an ERROR result stops staging,
+so a load that failed stays "not built" and is validated again next run until it passes. (A
+load whose rows were all re-deliveries keeps no staging row, so it is read again each run: a
+few rows.) Uniqueness
+is still exact over all history: each uniqueness expectation reads the new rows plus the rows
+of older completed loads that share their key (a messageId new in this load that an older
+load already has is a duplicate). The row count stays a whole-table figure (cheap). Before
+staging exists (first run) the whole table is validated, as every other suite is.
+
 Results are rendered with GX's Data Docs renderer into `data/gx_docs/` (override with
 GX_DOCS_DIR): `index.html` plus `validations/<suite>.html`; `data/` is git-ignored.
 """
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import html
 import json
@@ -83,6 +95,12 @@ _MAX = {"expect_column_max_to_be_between"}
 _MIN = {"expect_column_min_to_be_between"}
 _ROW_COUNT = {"expect_table_row_count_to_be_between"}
 _MAX_PARTIAL = 20
+_TYPES = {"expect_column_values_to_be_in_type_list", "expect_column_values_to_be_of_type"}
+
+# Raw tables validated by load, and the staging table whose `dlt_load_id` column lists the dlt
+# loads it has built (docs/metrics.md, "Incremental builds"). Only tables that grow with history
+# need it; the other raw tables are small and validated whole.
+BUILT_BY: Mapping[str, str] = {"raw_segment.events": "staging.stg_segment__events"}
 
 
 @dataclass(frozen=True)
@@ -137,6 +155,8 @@ class Outcome:
     docs_path: Path | None = None
     result: ExpectationSuiteValidationResult | None = None
     absent_columns: list[str] = field(default_factory=list)
+    # The dlt loads validated (`new_loads_query`); None when the whole table was.
+    loads: list[str] | None = None
 
     @property
     def blocking_failures(self) -> list[dict[str, Any]]:
@@ -155,17 +175,24 @@ class Outcome:
             return "error"
         return "warn" if self.failures else "passed"
 
+    @property
+    def scope(self) -> str:
+        """`120 rows`, or `120 rows of 1 new load(s)` when only new loads were validated."""
+        if self.loads is None:
+            return f"{self.rows} rows"
+        return f"{self.rows} rows of {len(self.loads)} new load(s)"
+
     def describe(self) -> str:
         """One line per failing expectation, naming it, its column, severity and what was seen."""
         if self.success:
-            return f"{self.suite}: all {self.evaluated} expectations passed on {self.rows} rows"
+            return f"{self.suite}: all {self.evaluated} expectations passed on {self.scope}"
         blocking, warned = len(self.blocking_failures), len(self.warnings)
         head = (
             f"{self.suite}: {blocking} blocking failure(s), {warned} warning(s)"
             if blocking
             else f"{self.suite}: {warned} warning(s), nothing blocking"
         )
-        lines = [f"{head} ({self.evaluated} expectations on {self.rows} rows)"]
+        lines = [f"{head} ({self.evaluated} expectations on {self.scope})"]
         for failure in self.blocking_failures + self.warnings:
             level = "ERROR" if failure["severity"] == "error" else "WARN"
             observed = failure["observed"]
@@ -233,12 +260,15 @@ def validate_table(
     chunk_rows: int | None = None,
     now: datetime | None = None,
     render_to: Path | None = None,
+    by_load: bool = True,
 ) -> Outcome:
     """Validate one suite against its table and render the result as Data Docs.
 
+    `by_load=False` validates a `BUILT_BY` table whole (bench/marts.py compares the two).
+
     `engine` defaults to the one `WAREHOUSE` selects. On PostgreSQL the suite runs through GX's
-    SQL datasource on the whole table, connected to `connection_string` (default: dlt's
-    `DESTINATION__POSTGRES__CREDENTIALS`, the server everything else uses).
+    SQL datasource (on the table, or its new loads), connected to `connection_string`
+    (default: dlt's `DESTINATION__POSTGRES__CREDENTIALS`, the server everything else uses).
     """
     params = runtime_parameters(now)
     engine = engine or warehouse_engine()  # type: ignore[assignment]
@@ -255,12 +285,14 @@ def validate_table(
     runnable, absent = split_absent(suite, set(declared))
     present = replace(suite, spec={**suite.spec, "expectations": runnable})
     if engine == "postgres":
-        result, rows, chunks = *_validate_sql(present, url, params), 1
+        result, rows, loads = _validate_sql(present, url, params, by_load)
+        chunks = 1
     else:
         size = chunk_rows or int(os.environ.get("GX_CHUNK_ROWS", DEFAULT_CHUNK_ROWS))
-        result, rows, chunks = _validate_duckdb(present, path, size, params, engine)
+        result, rows, chunks, loads = _validate_duckdb(present, path, size, params, engine, by_load)
     result = _empty_bounds_pass(result)
     outcome = _outcome(suite, result, rows, chunks, absent)
+    outcome.loads = loads
     outcome.docs_path = render_docs(result, suite, render_to or docs_dir(), outcome.severity)
     return outcome
 
@@ -354,6 +386,73 @@ def _table_absent(suite: Suite) -> Outcome:
     )
 
 
+# --- Validated by load ----------------------------------------------------------------------
+
+
+def new_loads_query(suite: Suite) -> str | None:
+    """SQL for the completed dlt loads of the suite's table that staging has not built yet.
+
+    None when the table is validated whole (not in `BUILT_BY`). The same query runs on DuckDB,
+    PostgreSQL and the Spark warehouse's Parquet files (DuckDB views over them).
+    """
+    built = BUILT_BY.get(suite.table)
+    if built is None:
+        return None
+    dataset = suite.table.split(".")[0]
+    built_schema, built_table = built.split(".")
+    return (
+        f"select load_id from {_quote(dataset)}._dlt_loads where status = 0"
+        " and load_id not in (select distinct dlt_load_id"
+        f" from {_quote(built_schema)}.{_quote(built_table)} where dlt_load_id is not null)"
+        " order by load_id"
+    )
+
+
+def _built_by_exists(suite: Suite, columns_of: Any) -> bool:
+    """Staging has been built (it has a `dlt_load_id` column): else the table is validated whole.
+
+    `columns_of(schema, table)` returns the declared columns of a table (empty when absent).
+    """
+    built = BUILT_BY.get(suite.table)
+    if built is None:
+        return False
+    return "dlt_load_id" in columns_of(*built.split("."))
+
+
+def _in_loads(load_ids: list[str]) -> str:
+    """The rows of these loads, load ids as literals (DuckDB skips older row groups by them)."""
+    if not load_ids:
+        return "1 = 0"
+    literals = ", ".join("'" + load_id.replace("'", "''") + "'" for load_id in load_ids)
+    return f"_dlt_load_id in ({literals})"
+
+
+def _completed(suite: Suite) -> str:
+    """Rows of completed loads only (a crashed load's rows count nowhere)."""
+    dataset = _quote(suite.table.split(".")[0])
+    return f"_dlt_load_id in (select load_id from {dataset}._dlt_loads where status = 0)"
+
+
+def _key_rows(suite: Suite, table: str, key: list[str], new_rows: str) -> str:
+    """New rows, plus rows of older completed loads with a key value some new row has."""
+    match = " and ".join(f"new_rows.{_quote(c)} = every_row.{_quote(c)}" for c in key)
+    return (
+        f"select * from {table} as every_row where ({new_rows}) or ({_completed(suite)}"
+        f" and exists (select 1 from {table} as new_rows where ({new_rows}) and {match}))"
+    )
+
+
+def _whole_row_count(result: Any, total: int, params: Mapping[str, Any]) -> Any:
+    """Row-count expectations judged on the whole table's count, the rest left as they are."""
+    for evr in result.results:
+        config = evr.expectation_config
+        if config is None or config.type not in _ROW_COUNT:
+            continue
+        evr.result["observed_value"] = total
+        evr.success = _within(total, config.kwargs, params)
+    return _suite_result(result, list(result.results))
+
+
 # --- GX plumbing -------------------------------------------------------------------------
 
 
@@ -409,19 +508,24 @@ class _PandasValidator:
 
 
 def _validate_sql(
-    suite: Suite, connection_string: str, params: Mapping[str, Any]
-) -> tuple[ExpectationSuiteValidationResult, int]:
-    """The same suite through GX's SQL datasource (PostgreSQL), and the rows it validated."""
+    suite: Suite, connection_string: str, params: Mapping[str, Any], by_load: bool = True
+) -> tuple[ExpectationSuiteValidationResult, int, list[str] | None]:
+    """The same suite through GX's SQL datasource (PostgreSQL): result, rows, loads validated.
+
+    By load (`new_loads_query`): the type and row-count expectations run on the table asset (column
+    types are read from the catalogue, the count is whole), the other expectations on a query
+    asset of the new rows, each uniqueness expectation on a query asset of the new rows plus
+    the older rows sharing its key.
+    """
     import pandas as pd
 
     context = _quiet_context()
     schema, table = suite.table.split(".")
     source = context.data_sources.add_postgres("warehouse", connection_string=connection_string)
-    asset = source.add_table_asset(suite.name, table_name=table, schema_name=schema)
-    batch = asset.add_batch_definition_whole_table("whole_table").get_batch()
     # A column may be `timestamptz` (dlt's, or a contract's) or `timestamp`: Python cannot
     # compare a naive bound with an aware value, so timestamptz columns get an aware bound.
-    types, rows = _postgres_table_facts(connection_string, schema, table)
+    loads = _postgres_new_loads(suite, connection_string) if by_load else None
+    types, rows = _postgres_table_facts(connection_string, schema, table, count=loads is None)
     aware = {name for name, data_type in types.items() if data_type == "timestamp with time zone"}
     expectations = copy.deepcopy(suite.expectations)
     for expectation in expectations:
@@ -433,8 +537,73 @@ def _validate_sql(
             kwargs["max_value"] = {"$PARAMETER": "max_timestamptz"}
     parameters = dict(params)
     parameters["max_timestamptz"] = pd.Timestamp(params["max_timestamp"]).tz_localize(UTC)
-    result = batch.validate(_gx_suite(suite, expectations), expectation_parameters=parameters)
-    return result, rows
+    asset = source.add_table_asset(suite.name, table_name=table, schema_name=schema)
+    if loads is None:
+        batch = asset.add_batch_definition_whole_table("whole_table").get_batch()
+        result = batch.validate(_gx_suite(suite, expectations), expectation_parameters=parameters)
+        return result, rows, None
+    quoted = f"{_quote(schema)}.{_quote(table)}"
+    new_rows = _in_loads(loads)
+    groups: list[tuple[Any, list[dict[str, Any]]]] = [
+        (asset, [e for e in expectations if e["type"] in _TYPES | _ROW_COUNT]),
+        (
+            source.add_query_asset(
+                f"{suite.name}__new_rows", query=f"select * from {quoted} where {new_rows}"
+            ),
+            [e for e in expectations if e["type"] not in _TYPES | _ROW_COUNT | _UNIQUE],
+        ),
+    ]
+    for index, expectation in enumerate(e for e in expectations if e["type"] in _UNIQUE):
+        query = _key_rows(suite, quoted, _columns(expectation), new_rows)
+        groups.append(
+            (source.add_query_asset(f"{suite.name}__key_rows_{index}", query=query), [expectation])
+        )
+    by_expectation: dict[int, Any] = {}
+    first = None
+    for group_asset, group in groups:
+        if not group:
+            continue
+        batch = group_asset.add_batch_definition_whole_table("rows").get_batch()
+        gx_suite = _gx_suite(suite, group)
+        result = batch.validate(gx_suite, expectation_parameters=parameters)
+        first = first or result
+        for expectation, evr in zip(group, _in_order(result, gx_suite), strict=True):
+            by_expectation[id(expectation)] = evr
+    assert first is not None
+    merged = _suite_result(first, [by_expectation[id(e)] for e in expectations])
+    with _postgres(connection_string) as cursor:
+        cursor.execute(f"select count(*) from {quoted} where {new_rows}")
+        new_count = int(cursor.fetchone()[0])
+    return merged, new_count, loads
+
+
+@contextlib.contextmanager
+def _postgres(connection_string: str) -> Iterator[Any]:
+    """A cursor on a new connection, closed (with the connection) when the block ends."""
+    import psycopg2
+
+    con = psycopg2.connect(connection_string)
+    try:
+        with con.cursor() as cursor:
+            yield cursor
+    finally:
+        con.close()
+
+
+def _postgres_new_loads(suite: Suite, connection_string: str) -> list[str] | None:
+    """`new_loads_query` on PostgreSQL; None when the table is validated whole."""
+    query = new_loads_query(suite)
+    if query is None:
+        return None
+
+    def columns_of(schema: str, table: str) -> dict[str, str]:
+        return _postgres_table_facts(connection_string, schema, table, count=False)[0]
+
+    if not _built_by_exists(suite, columns_of):
+        return None
+    with _postgres(connection_string) as cursor:
+        cursor.execute(query)
+        return [str(row[0]) for row in cursor.fetchall()]
 
 
 def _postgres_table_facts(
@@ -558,7 +727,10 @@ def _chunks(
     chunk_rows: int,
     types: Mapping[str, str],
 ) -> Iterator[pd.DataFrame]:
-    """Partitions of at most about chunk_rows rows; by hash of the key when there is one."""
+    """Partitions of at most about chunk_rows rows; by hash of the key when there is one.
+
+    `table` is a table name or a parenthesised query with an alias (the rows to validate).
+    """
     select = ", ".join(_quote(c) for c in columns)
     parts = max(1, math.ceil(rows / chunk_rows))
     if parts == 1:
@@ -592,7 +764,9 @@ def _validate_duckdb(
     chunk_rows: int,
     params: Mapping[str, Any],
     engine: str | None = "duckdb",
-) -> tuple[ExpectationSuiteValidationResult, int, int]:
+    by_load: bool = True,
+) -> tuple[ExpectationSuiteValidationResult, int, int, list[str] | None]:
+    """The suite on the table's rows (or its new loads'), in chunks: result, rows, chunks, loads."""
     validator = _PandasValidator()
     schema, name = suite.table.split(".")
     table = f"{_quote(schema)}.{_quote(name)}"
@@ -603,15 +777,23 @@ def _validate_duckdb(
         declared = _duckdb_columns(con, schema, name)
         if not declared:
             raise LookupError(f"table {suite.table} is not in {warehouse}")
-        rows = con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
+        total = con.execute(f"select count(*) from {table}").fetchone()[0]  # type: ignore[index]
+        loads: list[str] | None = None
+        query = new_loads_query(suite) if by_load else None
+        if query and _built_by_exists(suite, lambda s, t: _duckdb_columns(con, s, t)):
+            loads = [str(row[0]) for row in con.execute(query).fetchall()]
         order = {id(e): i for i, e in enumerate(suite.expectations)}
-        for key, expectations in _passes(suite):
+        rows = total
+        for key, expectations, source in _sources(suite, table, loads):
             needed = list(dict.fromkeys(c for e in expectations for c in _columns(e)))
             # Absent columns were split off before (`split_absent`); a pass without columns
             # (the row count) still reads one column.
             present = [c for c in needed if c in declared] or [next(iter(declared))]
             gx_suite = _gx_suite(suite, expectations)
-            for frame in _chunks(con, table, present, key, rows, chunk_rows, declared):
+            count = con.execute(f"select count(*) from {source}").fetchone()[0]  # type: ignore[index]
+            if source == table or not key:
+                rows = count  # the rows the suite was validated on (not the extra key rows)
+            for frame in _chunks(con, source, present, key, count, chunk_rows, declared):
                 chunks += 1
                 result = validator.validate(frame, gx_suite, params)
                 first_result = first_result or result
@@ -619,7 +801,33 @@ def _validate_duckdb(
                     partials.setdefault(order[id(expectation)], []).append(evr)
     assert first_result is not None
     merged = [_merge(suite.expectations[i], partials[i], params) for i in sorted(partials)]
-    return _suite_result(first_result, merged), rows, chunks
+    result = _suite_result(first_result, merged)
+    if loads is not None:
+        result = _whole_row_count(result, total, params)
+    return result, rows, chunks, loads
+
+
+def _sources(
+    suite: Suite, table: str, loads: list[str] | None
+) -> list[tuple[list[str], list[dict[str, Any]], str]]:
+    """The passes (partition key, expectations, rows to read) over the table or its new loads.
+
+    Whole table: `_passes`. By load: one pass of every expectation but uniqueness on the new
+    rows, and one per uniqueness expectation on the new rows plus the older rows sharing a key.
+    """
+    if loads is None:
+        return [(key, expectations, table) for key, expectations in _passes(suite)]
+    new_rows = _in_loads(loads)
+    plain = [e for e in suite.expectations if e["type"] not in _UNIQUE]
+    sources: list[tuple[list[str], list[dict[str, Any]], str]] = [
+        ([], plain, f"(select * from {table} where {new_rows}) as new_rows")
+    ]
+    for expectation in suite.expectations:
+        if expectation["type"] in _UNIQUE:
+            key = _columns(expectation)
+            rows = _key_rows(suite, table, key, new_rows)
+            sources.append((key, [expectation], f"({rows}) as key_rows"))
+    return [source for source in sources if source[1]]
 
 
 def _in_order(result: ExpectationSuiteValidationResult, gx_suite: ExpectationSuite) -> list[Any]:

@@ -5,12 +5,16 @@ from __future__ import annotations
 import os
 import shutil
 import sys
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
+from functools import cached_property
+from importlib.metadata import version
 from pathlib import Path
+from typing import Any
 
-from dagster_dbt import DbtProject
+from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 from filelock import FileLock
+from packaging.version import Version
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
 
@@ -29,6 +33,38 @@ PREPARE_LOCK_SECONDS = 600
 # Warehouses whose manifest `dagster dev` already prepared in this process: every defs module
 # asks for the project, and one parse per load is enough.
 _PREPARED_IN_DEV: set[str] = set()
+
+
+class ProductOpsDbtCliResource(DbtCliResource):
+    """dagster-dbt's dbt resource without two start-up costs this project never uses.
+
+    For every `dbt` command, dagster-dbt (0.29) first runs `dbt --version`, a whole dbt process
+    that also asks PyPI for newer releases (2-4 s, and a network call on every run), and builds
+    an adapter inside this process (loads the profile and every macro, 2-3 s) that serves only
+    `fetch_row_counts` and `fetch_column_metadata`, which this project does not call (dbt holds
+    DuckDB's write lock meanwhile). The dbt run is DBT_EXECUTABLE, the venv's own, so its
+    version is the installed dbt-core package's. tests/test_run_steps.py fails if a dagster-dbt
+    upgrade renames either hook (or the preparer's, `ProductOpsDbtProjectPreparer`).
+    """
+
+    @cached_property
+    def _cli_version(self) -> Version:
+        return Version(version("dbt-core"))
+
+    def _initialize_dbt_core_adapter(self, args: Sequence[str]) -> Any:
+        return None
+
+
+class ProductOpsDbtProjectPreparer(DagsterDbtProjectPreparer):
+    """dagster-dbt's preparation (`dbt parse`, the manifest) through `ProductOpsDbtCliResource`."""
+
+    def _prepare_manifest(self, project: DbtProject) -> None:
+        resource = ProductOpsDbtCliResource(
+            project_dir=project,  # type: ignore[arg-type]  # __init__ takes a DbtProject
+            dbt_executable=DBT_EXECUTABLE,
+        )
+        resource.cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
+        self._invalidate_seeds_in_partial_parse(project)
 
 
 def load_project_env() -> Path | None:
@@ -146,7 +182,7 @@ def dbt_project(settings: WarehouseSettings) -> DbtProject:
             project.prepare_if_dev()
             _PREPARED_IN_DEV.add(identity)
         elif not _manifest_is_current(project, stamp, identity):
-            project.preparer.prepare(project)
+            ProductOpsDbtProjectPreparer().prepare(project)
         if not stamp.exists() or stamp.read_text() != identity:
             stamp.write_text(identity)
     return project
@@ -155,3 +191,83 @@ def dbt_project(settings: WarehouseSettings) -> DbtProject:
 def ensure_dbt_manifest(settings: WarehouseSettings | None = None) -> Path:
     """The manifest of `dbt_project(settings)` (by default the environment's warehouse)."""
     return dbt_project(settings or WarehouseSettings.from_env()).manifest_path
+
+
+# What a dbt command reads from the project (`dbt_inputs_fingerprint`); the catalog comes from
+# the warehouse (`_catalog_rows`).
+DBT_INPUT_FOLDERS = ("models", "seeds", "macros", "tests", "analyses", "snapshots", "dbt_packages")
+DBT_INPUT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
+CATALOG_SQL = (
+    "select c.table_schema, c.table_name, t.table_type, c.column_name, c.ordinal_position, "
+    "c.data_type from information_schema.columns c join information_schema.tables t "
+    "on t.table_schema = c.table_schema and t.table_name = c.table_name "
+    "and t.table_catalog = c.table_catalog "
+    "where c.table_schema not in ('information_schema', 'pg_catalog') "
+    "and c.table_schema not like 'raw\\_%\\_staging' escape '\\' "  # dlt's, not dbt's
+    "order by 1, 2, 5"
+)
+
+
+def _catalog_rows(settings: WarehouseSettings) -> list[tuple[object, ...]] | None:
+    """Every relation's columns and types (what dbt's catalog holds); None when not read here."""
+    if settings.engine == "postgres":
+        import psycopg2
+
+        with psycopg2.connect(settings.postgres_url()) as pg, pg.cursor() as cursor:
+            cursor.execute(CATALOG_SQL)
+            return [tuple(row) for row in cursor.fetchall()]
+    if settings.engine != "duckdb" or not settings.path.exists():
+        return None  # Spark's catalog lives in its metastore: never taken as unchanged
+    import duckdb
+
+    with duckdb.connect(str(settings.path), read_only=True) as con:
+        return [tuple(row) for row in con.execute(CATALOG_SQL).fetchall()]
+
+
+def dbt_relations(manifest: dict[str, Any]) -> set[tuple[str, str]]:
+    """(schema, table) of every model, seed, snapshot and source the dbt project declares."""
+    relations = {
+        (node["schema"], node.get("alias") or node["name"])
+        for node in manifest.get("nodes", {}).values()
+        if node.get("resource_type") in ("model", "seed", "snapshot")
+    }
+    for source in manifest.get("sources", {}).values():
+        relations.add((source["schema"], source.get("identifier") or source["name"]))
+    return relations
+
+
+def dbt_inputs_fingerprint(
+    settings: WarehouseSettings, relations: set[tuple[str, str]] | None = None
+) -> str | None:
+    """A digest of what dbt's docs and unit tests depend on; None when it cannot be taken.
+
+    That is the project (its files, dbt's and the adapter's versions, the profile's settings)
+    plus the catalog: each relation's columns and types (no row counts: dbt's catalog on DuckDB
+    and PostgreSQL has none). Rows are not in it, so it says nothing about data tests or
+    models. When it equals the digest taken after the last docs page or the last passing unit
+    tests, running them again gives the same result, and the runner keeps that result instead.
+    `relations` limits the catalog to those tables (`dbt_relations`: what dbt reads and
+    writes, not a table another step adds beside the marts, such as fct_experiment_results).
+    """
+    import hashlib
+    from importlib.metadata import version
+
+    catalog = _catalog_rows(settings)
+    if catalog is None:
+        return None
+    if relations is not None:
+        catalog = [row for row in catalog if (row[0], row[1]) in relations]
+    digest = hashlib.sha256()
+    for package in ("dbt-core", f"dbt-{settings.engine}"):
+        digest.update(f"{package}=={version(package)}\n".encode())
+    for key, value in sorted(settings.dbt_env().items()):
+        digest.update(f"{key}={value}\n".encode())
+    files = [DBT_PROJECT_DIR / name for name in DBT_INPUT_FILES]
+    for folder in DBT_INPUT_FOLDERS:
+        files.extend(sorted((DBT_PROJECT_DIR / folder).rglob("*")))
+    for path in files:
+        if path.is_file():
+            digest.update(f"{path.relative_to(DBT_PROJECT_DIR)}\n".encode())
+            digest.update(path.read_bytes())
+    digest.update(repr(catalog).encode())
+    return digest.hexdigest()

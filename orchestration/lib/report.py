@@ -959,6 +959,10 @@ class DocsError(RuntimeError):
     """`dbt docs generate` failed; the message carries dbt's own output."""
 
 
+# Beside dbt-docs.html: what the page was generated from (`project.dbt_inputs_fingerprint`).
+DOCS_FINGERPRINT = ".dbt-docs.fingerprint"
+
+
 def publish_dbt_docs(
     directory: Path | None = None, settings: WarehouseSettings | None = None
 ) -> Path:
@@ -966,13 +970,32 @@ def publish_dbt_docs(
 
     The static site opens from disk (no server), like the report. dbt writes into its own
     target folder (`dbt_project/target/docs`), kept between runs so that dbt parses only what
-    changed.
+    changed. When the project and the warehouse's tables and columns are what the current page
+    was generated from (`project.dbt_inputs_fingerprint`), the page is kept as it is.
     """
-    from orchestration.lib.project import DBT_EXECUTABLE, DBT_PROJECT_DIR
+    return publish_dbt_docs_if_changed(directory, settings)[0]
+
+
+def publish_dbt_docs_if_changed(
+    directory: Path | None = None, settings: WarehouseSettings | None = None
+) -> tuple[Path, bool]:
+    """`publish_dbt_docs`, also saying whether the page was generated (False: kept as it was)."""
+    from orchestration.lib.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_inputs_fingerprint
 
     settings = settings or WarehouseSettings.from_env()
     directory = directory or reports_dir(settings)
     directory.mkdir(parents=True, exist_ok=True)
+    page = directory / "dbt-docs.html"
+    stamp = directory / DOCS_FINGERPRINT
+    fingerprint = dbt_inputs_fingerprint(settings)
+    if (
+        fingerprint is not None
+        and page.exists()
+        and stamp.exists()
+        and stamp.read_text().strip() == fingerprint
+    ):
+        return page, False
+    stamp.unlink(missing_ok=True)  # a failed generation below must not leave the old stamp
     target = DBT_PROJECT_DIR / "target" / "docs"
     command = [DBT_EXECUTABLE, "docs", "generate", "--static", "--target-path", str(target)]
     result = subprocess.run(
@@ -989,8 +1012,9 @@ def publish_dbt_docs(
             f"`dbt docs generate --static` failed (exit {result.returncode}) in "
             f"{DBT_PROJECT_DIR}; run it there to see why:\n{result.stdout[-3000:]}"
         )
-    page = directory / "dbt-docs.html"
     staging = directory / f".dbt-docs.html.{os.getpid()}.tmp"
     shutil.copyfile(site, staging)
     os.replace(staging, page)
-    return page
+    if fingerprint is not None:
+        stamp.write_text(fingerprint + "\n")
+    return page, True

@@ -69,26 +69,32 @@ def test_events_land_typed_in_utc_and_bad_lines_are_set_aside(tmp_path: Path, wa
     assert all(record for _, _, record in set_aside)
 
 
-def test_second_run_reads_nothing_and_redelivery_never_duplicates(tmp_path: Path, warehouse):
+def test_second_run_reads_nothing_and_redelivery_is_logged_per_load(tmp_path: Path, warehouse):
+    """raw_segment.events is an append-only log of loads (staging counts a message once)."""
     folder = tmp_path / "events"
     first = write_events(folder / "a" / "one.jsonl", [track("m1"), track("m2"), track("m1")], False)
     segment.load(str(folder))
     segment.load(str(folder))
-    assert row_count(warehouse, "raw_segment.events") == 2
+    assert row_count(warehouse, "raw_segment.events") == 2  # inside one load: once
 
-    # A later file re-delivers m2 (now with other content) and brings m3: m2 keeps its first copy.
+    # A later file re-delivers m2 (now with other content) and brings m3: both copies of m2
+    # are in raw, each with its load (the first-copy rule is staging's).
     write_events(
         folder / "b" / "c" / "two.json", [track("m2", user="someone-else"), track("m3")], False
     )
     segment.load(str(folder))
-    rows = query(warehouse, "select message_id, user_id from raw_segment.events order by 1")
-    assert rows == [("m1", "u1"), ("m2", "u1"), ("m3", "u1")]
+    rows = query(
+        warehouse,
+        "select message_id, user_id, dense_rank() over (order by _dlt_load_id) "
+        "from raw_segment.events order by 3, 1",
+    )
+    assert rows == [("m1", "u1", 1), ("m2", "u1", 1), ("m2", "someone-else", 2), ("m3", "u1", 2)]
 
-    # A replaced file (new modification time) is read again; dedup still holds.
+    # A replaced file (new modification time) is read again, as one more load.
     os.utime(first, (first.stat().st_atime + 60, first.stat().st_mtime + 60))
     segment.load(str(folder))
-    assert row_count(warehouse, "raw_segment.events") == 3
-    assert completed_loads(warehouse, "raw_segment") >= 3
+    assert row_count(warehouse, "raw_segment.events") == 6
+    assert completed_loads(warehouse, "raw_segment") == 3
 
 
 def test_row_ids_are_made_as_dlt_makes_them(tmp_path: Path, warehouse: Path):

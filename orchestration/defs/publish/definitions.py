@@ -8,7 +8,7 @@ from orchestration.lib.project import OWNERS, WAREHOUSE_POOL, dbt_project, wareh
 from orchestration.lib.publish import publish_marts, published_path
 from orchestration.lib.report import (
     build_report,
-    publish_dbt_docs,
+    publish_dbt_docs_if_changed,
     read_marts,
     reports_dir,
     write_report,
@@ -78,10 +78,17 @@ def docs_asset(marts: list[str], settings: WarehouseSettings) -> dg.AssetsDefini
         ),
     )
     def dbt_docs(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        context.log.info("dbt docs generate --static ...")
-        page = publish_dbt_docs(settings=settings)
-        context.log.info(f"dbt docs: written to {page}")
-        return dg.MaterializeResult(metadata={"path": dg.MetadataValue.path(str(page))})
+        context.log.info(
+            "dbt docs generate --static (unless the project and tables are unchanged) ..."
+        )
+        page, generated = publish_dbt_docs_if_changed(settings=settings)
+        if generated:
+            context.log.info(f"dbt docs: written to {page}")
+        else:
+            context.log.info(f"dbt docs: project, tables and columns unchanged, {page} kept")
+        return dg.MaterializeResult(
+            metadata={"path": dg.MetadataValue.path(str(page)), "regenerated": generated}
+        )
 
     return dbt_docs
 

@@ -8,14 +8,22 @@ from dagster_dbt import DbtCliResource, dbt_assets
 from pydantic import Field
 
 from orchestration.lib.dbt_translator import ProductOpsDbtTranslator
+from orchestration.lib.dlt_assets import load_manifest
 from orchestration.lib.project import (
     DBT_EXECUTABLE,
     WAREHOUSE_POOL,
+    ProductOpsDbtCliResource,
+    dbt_inputs_fingerprint,
     dbt_process_env,
     dbt_project,
+    dbt_relations,
     prune_dbt_targets,
     warehouse_settings,
 )
+
+# Dagster's key-value store (run storage) keeps the digest (`dbt_inputs_fingerprint`) taken
+# after the last whole `dbt build` that passed: its unit tests passed on those inputs.
+UNIT_TESTS_PASSED = "productops/dbt_unit_tests_passed"
 
 
 class DbtBuildConfig(dg.Config):
@@ -43,6 +51,7 @@ def defs() -> dg.Definitions:
     """
     settings = warehouse_settings()
     project = dbt_project(settings)
+    relations = dbt_relations(load_manifest(project.manifest_path))
 
     @dbt_assets(
         manifest=project.manifest_path,
@@ -56,11 +65,34 @@ def defs() -> dg.Definitions:
         # No fetch_row_counts(): it opens the warehouse from this process while dbt, another
         # process, holds DuckDB's single write lock.
         args = ["build", "--full-refresh"] if config.full_refresh else ["build"]
+        storage = context.instance.run_storage
+        whole = not context.is_subset  # unit tests of every model run: their result is known
+        passed = storage.get_cursor_values({UNIT_TESTS_PASSED}).get(UNIT_TESTS_PASSED)
+        before = dbt_inputs_fingerprint(settings, relations) if whole and passed else None
+        if before is not None and before == passed:
+            # Unit tests run SQL on fixtures, not on the warehouse's rows: with the same
+            # project, dbt and tables as when they last passed, they pass again.
+            args += ["--exclude-resource-type", "unit_test"]
+            context.log.info(
+                "dbt unit tests: not run, the project and the warehouse's tables are what they "
+                "were when they last passed (any change to either runs them again)"
+            )
+        invocation = None
         try:
             with dbt_process_env(settings):  # dbt starts here; the environment is restored
                 invocation = dbt.cli(args, context=context)
             yield from invocation.stream()
-        finally:  # each build leaves an 11-13 MB target folder: keep the newest few
+            if whole and invocation.is_successful():
+                after = dbt_inputs_fingerprint(settings, relations)
+                if after is not None:
+                    storage.set_cursor_values({UNIT_TESTS_PASSED: after})
+        finally:
+            # A step that failed while streaming stops reading dbt's output: end dbt, or it
+            # would block on a full pipe, holding DuckDB's lock, and the run's summary with it.
+            if invocation is not None and invocation.process.poll() is None:
+                invocation.process.terminate()
+                invocation.process.wait(timeout=60)
+            # each build leaves an 11-13 MB target folder: keep the newest few
             pruned = prune_dbt_targets()
             if pruned:
                 context.log.info(f"removed {len(pruned)} old dbt target folders")
@@ -70,6 +102,10 @@ def defs() -> dg.Definitions:
         resources={
             # Project, profiles folder and target (the engine's output in
             # dbt_project/profiles.yml) come from the DbtProject.
-            "dbt": DbtCliResource(project_dir=project, dbt_executable=DBT_EXECUTABLE)
+            # (DbtCliResource.__init__ takes the DbtProject; mypy sees the subclass's field.)
+            "dbt": ProductOpsDbtCliResource(
+                project_dir=project,  # type: ignore[arg-type]
+                dbt_executable=DBT_EXECUTABLE,
+            )
         },
     )

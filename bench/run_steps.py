@@ -1,0 +1,301 @@
+"""Benchmark `make run` step by step: a first run on a fresh warehouse, then a second one.
+
+    .venv/bin/python bench/run_steps.py                     # scale 1, in a temporary folder
+    .venv/bin/python bench/run_steps.py --work /tmp/run/b1  # keep the folder (and its world)
+
+The sample world is generated once (`python -m demo generate`) into `--work`/world; then, in a
+fresh folder, `python -m demo.run --use-environment` runs twice, each in its own process: the
+first run on an empty warehouse, the second with no new data (what a user waits for when they
+run `make run` again). For each run the table shows:
+
+- `process start -> first Dagster event`: imports, definitions, the dbt manifest, the sandbox;
+- every step of both Dagster jobs, STEP_START to STEP_SUCCESS / STEP_FAILURE, read from the
+  instance in DAGSTER_HOME after the run (steps of one job may overlap when it runs them
+  concurrently; `job wall` is the job's first to last event);
+- `between the two jobs`: the end of `load_sources` to the first event of `build_marts`;
+- `after the last event -> exit`: the summary (row counts) and shutting down;
+- dbt's own breakdown (run_results.json of the build): the slowest nodes and the test count.
+
+`--tree NAME=PATH` (repeatable) runs another copy of the project side by side, e.g. the
+baseline as committed (`git archive HEAD | tar -x -C /tmp/base`): each tree gets its own run
+folder, and the runs alternate (first runs of every tree, then second runs), so that a busy
+machine slows both alike and their ratio holds. `python -m` imports the tree's own packages.
+
+Prints the tables and writes `bench/results/run-steps-<timestamp>.json` (git-ignored). Figures
+taken while the machine is busy are only a guide.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import defaultdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = Path(__file__).resolve().parent / "results"
+DBT_TARGET = ROOT / "dbt_project" / "target"
+SCALE_DEFAULT = 1.0
+TOP_DBT_NODES = 8
+
+
+def _env(folder: Path) -> dict[str, str]:
+    """A bench run's own warehouse, Dagster home, GX docs and reports (as bench/spark.py)."""
+    env = {
+        **os.environ,
+        "WAREHOUSE": "duckdb",
+        "WAREHOUSE_PATH": str(folder / "warehouse.duckdb"),
+        "DAGSTER_HOME": str(folder / "dagster_home"),
+        "GX_DOCS_DIR": str(folder / "gx_docs"),
+        "REPORTS_DIR": str(folder / "reports"),
+        "TZ": "UTC",
+    }
+    for setting in (
+        "DESTINATION__POSTGRES__CREDENTIALS",
+        "DESTINATION__FILESYSTEM__BUCKET_URL",
+        "MARTS_PATH",
+    ):
+        env.pop(setting, None)
+    return env
+
+
+def generate_world(world: Path, scale: float) -> None:
+    """The sample world, once per work folder (the demo reuses it when scale and seed match)."""
+    if (world / "world.json").exists():
+        return
+    subprocess.run(
+        [sys.executable, "-m", "demo", "generate", "--out", str(world), "--scale", str(scale)],
+        cwd=ROOT,
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+
+
+def run_once(world: Path, folder: Path, scale: float, tree: Path = ROOT) -> dict[str, Any]:
+    """One `demo.run` process of `tree`; its output lines with arrival times, exit code, wall."""
+    command = [sys.executable, "-m", "demo.run", "--use-environment", "--data", str(world)]
+    command += ["--scale", str(scale)]
+    started = time.time()
+    process = subprocess.Popen(
+        command,
+        cwd=tree,
+        env=_env(folder),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    lines: list[tuple[float, str]] = []
+    assert process.stdout is not None
+    for line in process.stdout:
+        lines.append((time.time() - started, line.rstrip("\n")))
+    code = process.wait()
+    ended = time.time()
+    return {"started": started, "ended": ended, "exit_code": code, "lines": lines}
+
+
+def read_runs(home: Path, since: float) -> list[dict[str, Any]]:
+    """Every Dagster run that started after `since`, oldest first, with its steps' timings."""
+    script = f"""
+import json, sys
+from collections import defaultdict
+import dagster as dg
+out = []
+with dg.DagsterInstance.get() as instance:
+    records = instance.get_run_records(
+        filters=dg.RunsFilter(created_after=__import__("datetime").datetime.fromtimestamp({since},
+        __import__("datetime").UTC)))
+    for record in sorted(records, key=lambda r: r.create_timestamp.timestamp()):
+        run = record.dagster_run
+        steps = defaultdict(dict)
+        times = []
+        for entry in instance.all_logs(run.run_id):
+            times.append(entry.timestamp)
+            event = entry.dagster_event
+            if event is None or not event.step_key:
+                continue
+            kind = event.event_type_value
+            if kind == "STEP_START":
+                steps[event.step_key].setdefault("start", entry.timestamp)
+            elif kind in ("STEP_SUCCESS", "STEP_FAILURE", "STEP_SKIPPED"):
+                steps[event.step_key]["end"] = entry.timestamp
+                steps[event.step_key]["status"] = kind
+        out.append({{"run_id": run.run_id, "job": run.job_name, "status": run.status.value,
+                    "first": min(times), "last": max(times), "steps": steps}})
+json.dump(out, sys.stdout)
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=ROOT,
+        env={**os.environ, "DAGSTER_HOME": str(home)},
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    runs: list[dict[str, Any]] = json.loads(result.stdout)
+    return runs
+
+
+def dbt_breakdown(run_id: str, tree: Path = ROOT) -> dict[str, Any] | None:
+    """run_results.json of the build's `dbt build`: slowest nodes, counts by kind and status."""
+    target = tree / DBT_TARGET.relative_to(ROOT)
+    folders = sorted(target.glob(f"productops_dbt-{run_id[:7]}-*"))
+    if not folders or not (folders[-1] / "run_results.json").exists():
+        return None
+    results = json.loads((folders[-1] / "run_results.json").read_text())
+    nodes = results.get("results", [])
+    kinds: dict[str, int] = defaultdict(int)
+    statuses: dict[str, int] = defaultdict(int)
+    seconds: dict[str, float] = defaultdict(float)
+    for node in nodes:
+        kind = node["unique_id"].split(".", 1)[0]
+        kinds[kind] += 1
+        statuses[node["status"]] += 1
+        seconds[kind] += node.get("execution_time") or 0.0
+    top = sorted(nodes, key=lambda n: n.get("execution_time") or 0.0, reverse=True)
+    return {
+        "elapsed": results.get("elapsed_time"),
+        "nodes": kinds,
+        "seconds_by_kind": {k: round(v, 2) for k, v in seconds.items()},
+        "statuses": statuses,
+        "top": [
+            (n["unique_id"].split(".", 2)[-1], round(n.get("execution_time") or 0.0, 2))
+            for n in top[:TOP_DBT_NODES]
+        ],
+    }
+
+
+def breakdown(
+    process: dict[str, Any], runs: list[dict[str, Any]], tree: Path = ROOT
+) -> dict[str, Any]:
+    """Seconds per phase of one `demo.run` process (see the module docstring)."""
+    rows: list[tuple[str, float]] = []
+    if not runs:
+        return {
+            "rows": [
+                ("whole process (no Dagster run found)", process["ended"] - process["started"])
+            ]
+        }
+    rows.append(("process start -> first Dagster event", runs[0]["first"] - process["started"]))
+    for index, run in enumerate(runs):
+        if index:
+            rows.append(("between the two jobs", run["first"] - runs[index - 1]["last"]))
+        rows.append((f"{run['job']}: job wall ({run['status']})", run["last"] - run["first"]))
+        ordered = sorted(run["steps"].items(), key=lambda item: item[1].get("start", 0.0))
+        for step, times in ordered:
+            if "start" in times and "end" in times:
+                flag = "" if times.get("status") == "STEP_SUCCESS" else f" [{times.get('status')}]"
+                rows.append((f"  {step}{flag}", times["end"] - times["start"]))
+    rows.append(("after the last event -> exit (summary)", process["ended"] - runs[-1]["last"]))
+    rows.append(("TOTAL (process wall)", process["ended"] - process["started"]))
+    build = [run for run in runs if run["job"] == "build_marts"]
+    return {"rows": rows, "dbt": dbt_breakdown(build[-1]["run_id"], tree) if build else None}
+
+
+def print_table(name: str, result: dict[str, Any]) -> None:
+    """One run's breakdown and dbt's own figures."""
+    print(f"\n{name}")
+    for label, seconds in result["rows"]:
+        print(f"  {label:<58}{seconds:8.1f} s")
+    dbt = result.get("dbt")
+    if dbt:
+        print(f"  dbt run_results: elapsed {dbt['elapsed']:.1f} s, nodes {dict(dbt['nodes'])}")
+        print(f"    seconds by kind {dbt['seconds_by_kind']}, statuses {dict(dbt['statuses'])}")
+        for node, seconds in dbt["top"]:
+            print(f"    {node:<70}{seconds:6.2f} s")
+
+
+def print_totals(runs: list[dict[str, Any]]) -> None:
+    """One line per run: its total, and over the first tree's run of the same number."""
+    print("\ntotals (process wall)")
+    by_name = {run["name"]: run["rows"][-1][1] for run in runs}
+    for run in runs:
+        total = run["rows"][-1][1]
+        base = next(
+            (
+                seconds
+                for name, seconds in by_name.items()
+                if name.split("] ")[-1] == run["name"].split("] ")[-1]
+            ),
+            total,
+        )
+        print(f"  {run['name']:<48}{total:8.1f} s   x{total / base:5.2f}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """CLI: generate the world, run twice, print and write the breakdowns."""
+    parser = argparse.ArgumentParser(prog="bench/run_steps.py", description=__doc__)
+    parser.add_argument("--scale", type=float, default=SCALE_DEFAULT)
+    parser.add_argument("--work", type=Path, default=None, help="default: a temporary folder")
+    parser.add_argument(
+        "--runs", type=int, default=2, help="runs in all, the first included (default 2)"
+    )
+    parser.add_argument("--label", default="", help="a name for this measurement (JSON file)")
+    parser.add_argument(
+        "--tree",
+        action="append",
+        default=[],
+        metavar="NAME=PATH",
+        help="also run this copy of the project, side by side (repeatable)",
+    )
+    args = parser.parse_args(argv)
+    work = args.work or Path(tempfile.mkdtemp(prefix="bench-run-steps-"))
+    work.mkdir(parents=True, exist_ok=True)
+    world = work / "world"
+    generate_world(world, args.scale)
+    trees = {"this": ROOT}
+    for item in args.tree:
+        name, _, path = item.partition("=")
+        trees[name] = Path(path).resolve()
+    folders = {name: work / (f"run-{name}" if len(trees) > 1 else "run") for name in trees}
+    for folder in folders.values():
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    report: dict[str, Any] = {
+        "machine": {"cpus": os.cpu_count(), "platform": platform.platform()},
+        "load_average": os.getloadavg(),
+        "scale": args.scale,
+        "label": args.label,
+        "trees": {name: str(path) for name, path in trees.items()},
+        "runs": [],
+    }
+    for number in range(1, args.runs + 1):
+        for tree_name, tree in trees.items():
+            folder = folders[tree_name]
+            process = run_once(world, folder, args.scale, tree)
+            runs = read_runs(folder / "dagster_home", process["started"])
+            result = breakdown(process, runs, tree)
+            name = "first run (empty warehouse)" if number == 1 else f"run {number} (no new data)"
+            if len(trees) > 1:
+                name = f"[{tree_name}] {name}"
+            print_table(f"{name}: exit {process['exit_code']}", result)
+            if process["exit_code"] != 0:
+                print("\n".join(line for _, line in process["lines"][-40:]))
+            report["runs"].append(
+                {
+                    "name": name,
+                    "tree": tree_name,
+                    "exit_code": process["exit_code"],
+                    **result,
+                    "output": process["lines"],
+                }
+            )
+    print_totals(report["runs"])
+    RESULTS.mkdir(exist_ok=True)
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = RESULTS / f"run-steps-{stamp}{'-' + args.label if args.label else ''}.json"
+    out.write_text(json.dumps(report, indent=2, default=str))
+    print(f"\nwritten: {out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
