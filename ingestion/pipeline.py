@@ -108,7 +108,29 @@ def add_row_counts(pipeline: dlt.Pipeline, row_counts: dict[str, int] | None) ->
 
 
 def run_counted(pipeline: dlt.Pipeline, source: Any, row_counts: dict[str, int] | None) -> Any:
-    """Run one load and add its rows per table to `row_counts`; return dlt's LoadInfo."""
+    """Run one load and add its rows per table to `row_counts`; return dlt's LoadInfo.
+
+    A package a crashed run left behind is loaded first (`finish_pending_load`), then
+    `source` is extracted and loaded as usual.
+    """
+    finish_pending_load(pipeline, row_counts)
     info = pipeline.run(source)
     add_row_counts(pipeline, row_counts)
     return info
+
+
+def finish_pending_load(pipeline: dlt.Pipeline, row_counts: dict[str, int] | None) -> None:
+    """Load the package a crashed run extracted but did not load, and take up its state.
+
+    dlt's `run(source)` with a package pending loads that package and returns without
+    extracting `source`: this run's new data would wait for the next run. And a crash
+    between dlt committing the package and saving the local state leaves a local state
+    older than the package's: the cursors (files read, pages fetched) of that package would
+    be read again. After the package is loaded the destination holds its state, which
+    `sync_destination` restores when it is newer than the local one.
+    """
+    if not pipeline.has_pending_data:
+        return
+    pipeline.run()
+    add_row_counts(pipeline, row_counts)
+    pipeline.sync_destination()

@@ -195,9 +195,9 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
                         )
                     )
             check_descriptions = _check_descriptions(defs)
+            return collect_outcome(results, check_descriptions, instance)
     finally:
         stop_watchdog(watchdog)
-    return collect_outcome(results, check_descriptions)
 
 
 def _check_descriptions(defs: Any) -> dict[str, str]:
@@ -211,8 +211,17 @@ def _check_descriptions(defs: Any) -> dict[str, str]:
     return descriptions
 
 
-def collect_outcome(results: Iterable[Any], check_descriptions: dict[str, str]) -> dict[str, Any]:
-    """Checks passed / warned / failed (with counts), failed sources and failed steps."""
+def collect_outcome(
+    results: Iterable[Any], check_descriptions: dict[str, str], instance: Any = None
+) -> dict[str, Any]:
+    """Checks passed / warned / failed (with counts), failed sources and failed steps.
+
+    With the runs' `instance`, assets a run planned but never materialized, with nothing
+    failed to explain it, count as a failed step (a run Dagster calls successful left them
+    stale).
+    """
+    import dagster as dg
+
     from ingestion.sources import SOURCE_SYSTEMS
 
     source_steps = {f"{system.name}_raw": system.name for system in SOURCE_SYSTEMS}
@@ -223,12 +232,21 @@ def collect_outcome(results: Iterable[Any], check_descriptions: dict[str, str]) 
     step_failures: list[str] = []
     run_ids: list[str] = []
     success = True
+    planned: list[str] = []
+    materialized: set[str] = set()
     for result in results:
         run_ids.append(result.run_id)
         success = success and result.success
+        if instance is not None:  # planned when the run was created, not in `all_events`
+            for record in instance.all_logs(
+                result.run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION_PLANNED
+            ):
+                planned.append(record.dagster_event.event_specific_data.asset_key.to_user_string())
         for event in result.all_events:
             data = event.event_specific_data
-            if event.event_type_value == "ASSET_CHECK_EVALUATION":
+            if event.event_type_value == "ASSET_MATERIALIZATION":
+                materialized.add(data.materialization.asset_key.to_user_string())
+            elif event.event_type_value == "ASSET_CHECK_EVALUATION":
                 name = f"{data.asset_key.to_user_string()}:{data.check_name}"
                 if data.passed:
                     passed.append(name)
@@ -248,6 +266,15 @@ def collect_outcome(results: Iterable[Any], check_descriptions: dict[str, str]) 
                     failed_sources[source_steps[event.step_key]] = message
                 else:
                     step_failures.append(f"{event.step_key}: {message}")
+    missing = [key for key in planned if key not in materialized]
+    if missing and not (failed or failed_sources or step_failures):
+        # Nothing failed, yet assets were skipped: their step lost outputs (e.g. dagster-dbt
+        # could not read dbt's log line of a model), and a "successful" run left them stale.
+        step_failures.append(
+            f"{len(missing)} asset(s) planned but never materialized, with no failure to "
+            f"explain it: {', '.join(missing[:8])}{' ...' if len(missing) > 8 else ''}; "
+            "the run's log names the step that did not yield them"
+        )
     return {
         "success": success,
         "run_ids": run_ids,

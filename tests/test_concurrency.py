@@ -11,7 +11,7 @@ import pytest
 
 from demo import generate_world
 from tests.toolkit.paths import PROJECT_ROOT
-from tests.toolkit.runs import run_env
+from tests.toolkit.runs import demo_args, run_env
 from tests.toolkit.warehouse import query
 
 pytestmark = pytest.mark.slow
@@ -26,8 +26,8 @@ def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     init = "from orchestration.run import prepare_dagster_home; import dagster as dg; "
     init += "prepare_dagster_home(); dg.DagsterInstance.get().dispose()"
     subprocess.run([sys.executable, "-c", init], cwd=PROJECT_ROOT, env=env, check=True)
-    command = [sys.executable, "-m", "demo.run", "--use-environment", "--data", str(world)]
-    command += ["--scale", "0.05", "--seed", "3", "--end-date", "2026-02-28"]
+    args = demo_args(world, scale=0.05, seed=3, end_date=date(2026, 2, 28))
+    command = [sys.executable, "-m", "demo.run", *args]
     runs = [
         subprocess.Popen(
             command,

@@ -19,7 +19,7 @@ from typing import Any
 import duckdb
 import pytest
 
-from tests.toolkit.runs import run_env, run_module
+from tests.toolkit.runs import run_demo, run_env
 from tests.toolkit.warehouse import pg_query, query
 from tools.compare_marts import differences, read_duckdb, read_postgres
 
@@ -29,22 +29,7 @@ END_DATE = date(2026, 3, 31)
 
 
 def _run(world: Path, env: dict[str, str], *options: str) -> subprocess.CompletedProcess[str]:
-    return run_module(
-        "demo.run",
-        "--use-environment",
-        "--data",
-        str(world),
-        "--scale",
-        "0.1",
-        "--seed",
-        "7",
-        "--end-date",
-        END_DATE.isoformat(),
-        "--page-size",
-        "25",
-        *options,
-        env=env,
-    )
+    return run_demo(world, env, *options, scale=0.1, seed=7, end_date=END_DATE, page_size=25)
 
 
 ENGINES = ["duckdb", "postgres"]

@@ -18,7 +18,7 @@ import pytest
 
 from ingestion.parquet_files import duckdb_over_parquet, merged_rows_sql
 from ingestion.settings import WarehouseSettings
-from tests.toolkit.runs import run_env, run_module
+from tests.toolkit.runs import run_demo, run_env
 from tools.compare_marts import differences, read_duckdb
 from tools.spark_marts import read_spark, read_spark_files
 
@@ -37,22 +37,7 @@ class Build:
 
 
 def _run(world: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
-    return run_module(
-        "demo.run",
-        "--use-environment",
-        "--data",
-        str(world),
-        "--scale",
-        "0.02",
-        "--seed",
-        "7",
-        "--end-date",
-        END_DATE.isoformat(),
-        "--page-size",
-        "25",
-        env=env,
-        timeout=1500,
-    )
+    return run_demo(world, env, scale=0.02, seed=7, end_date=END_DATE, page_size=25, timeout=1500)
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,9 @@ from pathlib import Path
 import orjson
 import pytest
 
-from ingestion import segment
+from ingestion import file_drop, segment
+from ingestion.pipeline import make_pipeline
+from tests.toolkit.files import SURVEYS_CSV, write_file_drop
 from tests.toolkit.paths import PROJECT_ROOT
 from tests.toolkit.warehouse import query, rejects
 
@@ -146,3 +148,65 @@ def test_sigkill_mid_load_then_rerun_equals_an_uninterrupted_run(
     assert len(message_ids(reference)) == len(expected) + 20
     assert rejects(warehouse, "raw_segment") == rejects(reference, "raw_segment")
     assert len(rejects(warehouse, "raw_segment")) == FILES
+
+
+def crash_after_commit(pipeline_name: str, dataset_name: str, source: object) -> None:
+    """Extract `source` as a crash right after dlt committed the package would leave it.
+
+    dlt moves an extracted package into place before it saves the pipeline's local state: a
+    kill between the two leaves the package pending and the local state one load behind.
+    """
+    pipeline = make_pipeline(pipeline_name, dataset_name)
+    state_file = Path(pipeline.working_dir) / "state.json"
+    before = state_file.read_bytes()
+    pipeline.extract(source)
+    state_file.write_bytes(before)
+
+
+def test_a_kill_between_package_commit_and_state_save_reads_nothing_twice(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    folder = tmp_path / "events"
+    expected = write_backlog(folder)
+    # Load the first two files, then "crash" with the next two files' package committed.
+    pipeline = make_pipeline(segment.PIPELINE_NAME, segment.DATASET_NAME)
+    pipeline.run(segment.segment_events(bucket_url=str(folder), max_rows_per_load=ROWS_PER_LOAD))
+    crash_after_commit(
+        segment.PIPELINE_NAME,
+        segment.DATASET_NAME,
+        segment.segment_events(bucket_url=str(folder), max_rows_per_load=ROWS_PER_LOAD),
+    )
+
+    segment.load(str(folder), max_rows_per_load=ROWS_PER_LOAD)
+
+    reference = tmp_path / "reference" / "warehouse.duckdb"
+    reference.parent.mkdir()
+    monkeypatch.setenv("WAREHOUSE_PATH", str(reference))
+    segment.load(str(folder), max_rows_per_load=ROWS_PER_LOAD)
+    # No file of the pending package is read again: the same loads, the same rows.
+    assert loads_and_ids(warehouse) == loads_and_ids(reference)
+    assert sorted(message_ids(warehouse)) == sorted(message_ids(reference))
+    assert sorted(set(message_ids(warehouse))) == sorted(expected)
+
+
+def test_a_pending_package_and_new_files_load_in_the_same_run(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    kwargs = write_file_drop(tmp_path)
+    file_drop.load(**kwargs)
+    surveys = Path(kwargs["surveys_url"])
+    header = SURVEYS_CSV.splitlines()[0]
+    (surveys / "later.csv").write_text(f"{header}\nr9,2026-01-07T10:00:00Z,u9,acc_1,nps,7,\n")
+    crash_after_commit(
+        file_drop.PIPELINE_NAME, file_drop.DATASET_NAME, file_drop.file_drop(**kwargs)
+    )
+    (surveys / "latest.csv").write_text(f"{header}\nr10,2026-01-08T10:00:00Z,u9,acc_1,nps,8,\n")
+
+    # One run loads the crashed run's package and the file that came after it.
+    file_drop.load(**kwargs)
+
+    responses = query(
+        warehouse, "select response_id from raw_file_drop.survey_responses order by 1"
+    )
+    assert responses == [("r1",), ("r10",), ("r2",), ("r9",)]
+    assert len(rejects(warehouse, "raw_file_drop")) == 4  # the first files' rejects, once

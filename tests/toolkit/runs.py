@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Mapping
+from datetime import date
 from pathlib import Path
 
 import psutil
@@ -54,6 +55,33 @@ def run_module(
         timeout=timeout,
         check=False,
     )
+
+
+def demo_args(
+    world: Path, *, scale: float, seed: int, end_date: date, page_size: int | None = None
+) -> list[str]:
+    """`demo.run`'s arguments for a test's world: its folder, size, seed, last day, page size.
+
+    `--use-environment` keeps the run in the environment `run_env` made (warehouse, home).
+    """
+    args = ["--use-environment", "--data", str(world), "--scale", str(scale), "--seed", str(seed)]
+    args += ["--end-date", end_date.isoformat()]
+    return args + (["--page-size", str(page_size)] if page_size else [])
+
+
+def run_demo(
+    world: Path,
+    env: Mapping[str, str],
+    *options: str,
+    scale: float,
+    seed: int,
+    end_date: date,
+    page_size: int | None = None,
+    timeout: float = 600,
+) -> subprocess.CompletedProcess[str]:
+    """`python -m demo.run` on a test's world (`demo_args`), then `options`; output captured."""
+    args = demo_args(world, scale=scale, seed=seed, end_date=end_date, page_size=page_size)
+    return run_module("demo.run", *args, *options, env=env, timeout=timeout)
 
 
 def run_output(result: subprocess.CompletedProcess[str]) -> str:
