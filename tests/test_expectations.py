@@ -490,3 +490,25 @@ def test_postgres_warns_on_absent_optional_column_and_blocks_a_duplicate(
     outcome = validate_table(customers, engine="postgres", connection_string=url, now=NOW)
     assert outcome.severity == "error"
     assert ("error", "expect_column_values_to_be_unique", "id") in levels(outcome)
+
+
+def test_null_samples_render_in_the_data_docs_page(
+    clean_warehouse: Path, docs_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Nullable columns read as pandas' NA: GX's page renderer once raised on those samples,
+    # printing a traceback on every run and leaving the failed expectations off the page.
+    with duckdb.connect(str(clean_warehouse)) as con:
+        con.execute(
+            "insert into raw_zendesk.tickets select 2 + i, created_at, updated_at, status, null,"
+            " type, null, requester_id, via__channel from raw_zendesk.tickets, range(1, 6) r(i)"
+            " where id = 2"
+        )
+    outcome = run(clean_warehouse, "raw_zendesk.tickets")
+    assert {f["column"]: f["unexpected_count"] for f in outcome.warnings} == {
+        "priority": 6,
+        "organization_id": 6,
+    }
+    assert "data docs rendering" not in caplog.text
+    assert outcome.docs_path is not None
+    page = outcome.docs_path.read_text()
+    assert "organization_id" in page and "Unexpected Value" in page

@@ -993,6 +993,7 @@ def render_docs(result: Any, suite: Suite, folder: Path, severity: str | None = 
 
     page = folder / "validations" / f"{suite.name}.html"
     page.parent.mkdir(parents=True, exist_ok=True)
+    _missing_as_none(result)
     page.write_text(DefaultJinjaPageView().render(ValidationResultsPageRenderer().render(result)))
     status = folder / "validations" / f"{suite.name}.status.json"
     status.write_text(
@@ -1009,6 +1010,38 @@ def render_docs(result: Any, suite: Suite, folder: Path, severity: str | None = 
     )
     _render_index(folder)
     return page
+
+
+# Sample values GX keeps per expectation result; pandas batches put pd.NA/NaN/NaT in them.
+_SAMPLE_KEYS = ("partial_unexpected_list", "partial_unexpected_counts", "unexpected_list")
+
+
+def _missing_as_none(result: Any) -> None:
+    """Replace pandas' missing markers in `result`'s sample values with None, in place.
+
+    GX's page renderer compares each sample value with "" and pd.NA refuses a truth value
+    ("boolean value of NA is ambiguous"): the unexpected values of a not-null expectation on
+    a nullable column then printed a traceback on every run and left that table out of the
+    page. None renders as "null".
+    """
+    import pandas as pd
+
+    def clean(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: clean(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [clean(item) for item in value]
+        try:
+            missing = value is not None and bool(pd.isna(value))
+        except (TypeError, ValueError):  # an array-like value: not a marker
+            missing = False
+        return None if missing else value
+
+    for expectation in getattr(result, "results", None) or []:
+        details = expectation.result
+        for key in _SAMPLE_KEYS:
+            if details and key in details:
+                details[key] = clean(details[key])
 
 
 _VERDICT = {"passed": "passed", "warn": "passed with warnings", "error": "<b>FAILED</b>"}
