@@ -3,6 +3,8 @@
     .venv/bin/python bench/ingest_events.py                 # 1,000,000 events
     .venv/bin/python bench/ingest_events.py --events 10000000 --only loader
     .venv/bin/python bench/ingest_events.py --data /tmp/x   # keep and reuse the files there
+    .venv/bin/python bench/ingest_events.py --data /tmp/x --only baseline loader_base loader \
+        --base /tmp/base --repeat 3                          # before/after, rounds alternating
 
 Generates N Segment Spec track/page messages as gzip JSON Lines (about 100k lines a file, 1% of
 messages re-delivered in a later file, so the loader's deduplication does real work), then
@@ -16,9 +18,12 @@ runs, each in its own child process so that peak memory is that run's alone:
   model's own time (`run_results.json`); `loader+dedup` is the loader plus the model's time;
 - `baseline`: `create table events as select * from read_json(...)` in a fresh DuckDB file;
 - `loader_merge` (only with `--only`): the loader as it was before issue #16, dlt's
-  insert-only merge on messageId, for a before/after in one run.
+  insert-only merge on messageId, for a before/after in one run;
+- `loader_base` (with `--base PATH`): the loader of another copy of the project (e.g.
+  `git archive HEAD ingestion | tar -x -C PATH`), for a before/after of code in one run.
 
-Prints wall seconds, rows/s, peak RSS and the ratios to the baseline, and writes the figures
+Prints wall and CPU seconds, rows/s, peak RSS and the ratios to the baseline (by wall and by
+CPU time: on a busy machine CPU time is the steadier of the two), and writes the figures
 to `bench/results/ingest_events-<N>-<timestamp>.json` (git-ignored).
 """
 
@@ -43,7 +48,7 @@ from typing import Any
 
 import orjson
 
-RUN_KINDS = ("baseline", "loader", "staging", "loader_merge")
+RUN_KINDS = ("baseline", "loader", "staging", "loader_merge", "loader_base")
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(__file__).resolve().parent / "results"
@@ -141,13 +146,23 @@ def generate(folder: Path, events: int, seed: int = 7) -> dict[str, Any]:
     return {"files": files, "lines": lines, "unique_messages": events, "gzip_bytes": size}
 
 
-# --- the two measured runs, each executed in a child process -------------------------------
+# --- the measured runs, each executed in a child process ------------------------------------
 
 
-def run_loader(folder: Path, work: Path, merge: bool = False) -> dict[str, Any]:
-    os.environ["WAREHOUSE_PATH"] = str(work / ("loader_merge.duckdb" if merge else "loader.duckdb"))
+def warehouse(work: Path, kind: str) -> Path:
+    """Each run's warehouse in a folder of its own: dlt keeps its pipeline state beside it."""
+    folder = work / kind
+    folder.mkdir(exist_ok=True)
+    return folder / f"{kind}.duckdb"
+
+
+def run_loader(
+    folder: Path, work: Path, merge: bool = False, base: Path | None = None
+) -> dict[str, Any]:
+    name = "loader_merge" if merge else "loader_base" if base else "loader"
+    os.environ["WAREHOUSE_PATH"] = str(warehouse(work, name))
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(base or ROOT))
     from ingestion import segment
 
     if merge:  # the loader before issue #16: dlt's insert-only merge on messageId
@@ -169,7 +184,7 @@ def run_loader(folder: Path, work: Path, merge: bool = False) -> dict[str, Any]:
 def run_baseline(folder: Path, work: Path) -> dict[str, Any]:
     import duckdb
 
-    with duckdb.connect(str(work / "baseline.duckdb")) as con:
+    with duckdb.connect(str(warehouse(work, "baseline"))) as con:
         con.execute(
             "create table events as select * from read_json(?, format = 'newline_delimited')",
             [str(folder / "**" / "*.gz")],
@@ -184,7 +199,7 @@ def run_staging(folder: Path, work: Path) -> dict[str, Any]:
     project = ROOT / "dbt_project"
     env = {
         **os.environ,
-        "WAREHOUSE_PATH": str(work / "loader.duckdb"),
+        "WAREHOUSE_PATH": str(warehouse(work, "loader")),
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
     dbt = Path(sys.executable).parent / "dbt"
@@ -211,7 +226,7 @@ def count_rows(kind: str, work: Path) -> dict[str, Any]:
     """Count what a run landed, in the parent: the check must not add to the run's peak."""
     import duckdb
 
-    path = work / f"{'loader' if kind == 'staging' else kind}.duckdb"
+    path = warehouse(work, "loader" if kind == "staging" else kind)
     if not path.exists():
         return {}
     table = {"baseline": "events", "staging": "staging.stg_segment__events"}.get(
@@ -224,13 +239,13 @@ def count_rows(kind: str, work: Path) -> dict[str, Any]:
     return {"rows": rows, "distinct_message_ids": unique}
 
 
-def measure(kind: str, folder: Path, work: Path) -> dict[str, Any]:
+def measure(kind: str, folder: Path, work: Path, base: Path | None = None) -> dict[str, Any]:
     """Run one kind in a child process; its max RSS (and its children's) from wait4's rusage."""
     out = work / f"{kind}.json"
     started = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, __file__, "--child", kind, "--folder", str(folder), "--work", str(work)]
-    )
+    command = [sys.executable, __file__, "--child", kind, "--folder", str(folder)]
+    command += ["--work", str(work)] + (["--base", str(base)] if base else [])
+    child = subprocess.Popen(command)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - started
     child.returncode = os.waitstatus_to_exitcode(status)
@@ -250,6 +265,34 @@ def measure(kind: str, folder: Path, work: Path) -> dict[str, Any]:
     return result
 
 
+def _print_round(runs: dict[str, dict[str, Any]]) -> None:
+    """One round's table, and each loader's ratios to the baseline by wall and CPU time."""
+    print(
+        f"\n{'run':<14}{'rows':>12}{'wall s':>9}{'CPU s':>8}{'rows/s':>10}{'peak MB':>9}{'exit':>6}"
+    )
+    for kind, run in runs.items():
+        print(
+            f"{kind:<14}{run.get('rows') or 0:>12,}{run['seconds']:>9.1f}{run['cpu_seconds']:>8.1f}"
+            f"{run['rows_per_second'] or 0:>10,}{run['peak_rss_mb']:>9.0f}{run['exit_code']:>6}"
+        )
+    staging = runs.get("staging", {})
+    if "model_seconds" in staging:
+        print(
+            f"stg_segment__events: model {staging['model_seconds']}s "
+            f"(dbt start-up {staging['dbt_startup_seconds']}s apart)"
+        )
+    baseline = runs.get("baseline")
+    if not baseline or not baseline["seconds"] or not baseline["cpu_seconds"]:
+        return
+    for kind in ("loader", "loader_base", "loader_merge"):
+        if kind in runs:
+            wall = runs[kind]["seconds"] / baseline["seconds"]
+            cpu = runs[kind]["cpu_seconds"] / baseline["cpu_seconds"]
+            runs[kind]["ratio_wall"] = round(wall, 2)
+            runs[kind]["ratio_cpu"] = round(cpu, 2)
+            print(f"{kind} / baseline: wall {wall:.2f}x, CPU {cpu:.2f}x (target <= 2x)")
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
@@ -260,13 +303,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--data", type=Path, default=None, help="folder for the event files: reused if there"
     )
+    parser.add_argument(
+        "--base", type=Path, default=None, help="project copy whose loader `loader_base` runs"
+    )
+    parser.add_argument(
+        "--repeat", type=int, default=1, help="run the kinds this many times, alternating"
+    )
     parser.add_argument("--child", choices=RUN_KINDS, help=argparse.SUPPRESS)
     parser.add_argument("--folder", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--work", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.child:
-        runners = {"loader": run_loader, "baseline": run_baseline, "staging": run_staging}
+        runners = {
+            "loader": run_loader,
+            "baseline": run_baseline,
+            "staging": run_staging,
+            "loader_base": partial(run_loader, base=args.base),
+        }
         runner = runners.get(args.child, partial(run_loader, merge=True))
         result = runner(args.folder, args.work)
         (args.work / f"{args.child}.json").write_text(json.dumps(result))
@@ -293,32 +347,27 @@ def main(argv: list[str] | None = None) -> int:
         flush=True,
     )
     kinds = args.only or ["baseline", "loader", "staging"]
-    runs = {}
-    for kind in kinds:
-        if kind == "staging" and runs.get("loader", {}).get("exit_code") != 0:
-            continue  # the model reads the loader's warehouse
-        runs[kind] = measure(kind, folder, work)
-
-    print(f"\n{'run':<14}{'rows':>12}{'seconds':>10}{'rows/s':>12}{'peak MB':>10}{'exit':>6}")
-    for kind, run in runs.items():
-        print(
-            f"{kind:<14}{run.get('rows') or 0:>12,}{run['seconds']:>10.1f}"
-            f"{run['rows_per_second'] or 0:>12,}{run['peak_rss_mb']:>10.0f}{run['exit_code']:>6}"
-        )
+    if "loader_base" in kinds and not args.base:
+        parser.error("loader_base needs --base PATH")
+    rounds = []
+    for number in range(args.repeat):
+        runs: dict[str, dict[str, Any]] = {}
+        place = work / f"round-{number + 1}"  # fresh warehouses (and dlt state) each round
+        place.mkdir()
+        for kind in kinds:
+            if kind == "staging" and runs.get("loader", {}).get("exit_code") != 0:
+                continue  # the model reads the loader's warehouse
+            runs[kind] = measure(kind, folder, place, args.base)
+        _print_round(runs)
+        rounds.append(runs)
+    runs = rounds[-1]
     staging = runs.get("staging", {})
-    if "model_seconds" in staging:
-        print(
-            f"\nstg_segment__events: model {staging['model_seconds']}s "
-            f"(dbt start-up {staging['dbt_startup_seconds']}s apart)"
-        )
     ratio = dedup_ratio = merge_ratio = None
     baseline_seconds = runs.get("baseline", {}).get("seconds")
     if "loader_merge" in runs and baseline_seconds:
         merge_ratio = round(runs["loader_merge"]["seconds"] / baseline_seconds, 2)
-        print(f"loader_merge (before #16) / baseline wall time: {merge_ratio}x")
     if "loader" in runs and baseline_seconds:
         ratio = round(runs["loader"]["seconds"] / baseline_seconds, 2)
-        print(f"loader / baseline wall time: {ratio}x (target <= 2x; peak target < 1000 MB)")
         if "model_seconds" in staging:
             with_dedup = runs["loader"]["seconds"] + staging["model_seconds"]
             dedup_ratio = round(with_dedup / baseline_seconds, 2)
@@ -330,6 +379,7 @@ def main(argv: list[str] | None = None) -> int:
         "events": args.events,
         "data": data,
         "runs": runs,
+        "rounds": rounds,
         "ratio_loader_to_baseline": ratio,
         "ratio_loader_and_dedup_to_baseline": dedup_ratio,
         "ratio_loader_merge_to_baseline": merge_ratio,
@@ -347,7 +397,8 @@ def main(argv: list[str] | None = None) -> int:
         shutil.rmtree(work, ignore_errors=True)
     if args.data:
         print(f"event files kept in {folder}")
-    return 0 if all(run["exit_code"] == 0 for run in runs.values()) else 1
+    codes = [run["exit_code"] for runs in rounds for run in runs.values()]
+    return 0 if all(code == 0 for code in codes) else 1
 
 
 if __name__ == "__main__":

@@ -19,7 +19,13 @@ from ingestion.pipeline import make_pipeline, run_counted
 from ingestion.plausibility import timestamp_bounds
 from ingestion.rejects import mark_reject
 from ingestion.segment.columnar import Prefetcher
-from ingestion.segment.helpers import READ_ERRORS, file_reject, read_lines, read_parsed
+from ingestion.segment.helpers import (
+    READ_ERRORS,
+    SeenIds,
+    file_reject,
+    read_lines,
+    read_parsed,
+)
 from ingestion.segment.settings import (
     BATCH_ROWS,
     DATASET_NAME,
@@ -86,7 +92,7 @@ def events(
     """
     state = dlt.current.resource_state()
     seen: dict[str, str] = state.setdefault("files", {})
-    seen_ids: set[str] = set()
+    seen_ids = SeenIds()
     column_types = _column_types()
     pending = list_new_files(bucket_url, EVENT_FILE_SUFFIXES, seen)
     taken = 0
@@ -97,6 +103,8 @@ def events(
             if max_rows_per_load is not None and taken >= max_rows_per_load:
                 state[PENDING_FILES_KEY] = len(pending) - index
                 return
+            if max_rows_per_load is not None:
+                parser.remaining = max_rows_per_load - taken
             parsed = parser.get(index)
             if parsed is not None:  # every line a good event: parsed whole in C
                 for table in read_parsed(parsed, file_url, batch_rows, seen_ids, column_types):

@@ -6,16 +6,20 @@ same values; for any other file it answers None and the caller reads the file li
 So bad lines (and anything unusual) keep their exact handling, and no value changes.
 
 DuckDB is used purely as a parser: an in-memory connection that reads the event file, never
-the warehouse. It decompresses the file and splits it into lines once, then parses each line
-once (`from_json`) into the fields, with the checks below on the raw line beside it. What
-"the same values" rests on, each guarded below and checked by the parity tests in
-tests/segment/test_segment_loader.py:
+the warehouse. In one pass it decompresses the file into raw lines (`read_csv` of one text
+column: no JSON parse) and parses each line once (`from_json`) into the fields, with the
+checks below done as vectorised SQL on the line and on the fields beside it. What "the same
+values" rests on, each guarded below and checked by the parity tests in
+tests/segment/test_segment_loader.py and test_segment_fastpath.py:
 
-- DuckDB's JSON parser (yyjson) and orjson agree on which lines are valid JSON, except for
-  trailing commas and NaN/Infinity, which DuckDB accepts: a line with those is unusual.
+- DuckDB's JSON parser (yyjson) and orjson agree on which lines are valid JSON (yyjson also
+  rejects raw control characters in strings), except for trailing commas and NaN/Infinity,
+  which DuckDB accepts: a line with a trailing comma (looked for on the raw line) or a
+  NaN/Infinity (on the fields, where yyjson keeps them as sent) is unusual.
 - yyjson's compact text equals `orjson.dumps` for strings without escapes, integers below
-  1e16 and floats written without exponent from 0.001 up to 1e16: a line with a backslash, a
-  long digit run, an exponent or a tiny float is unusual.
+  1e16 and floats without exponent from 0.001 up to 1e16: a line with a backslash or a DEL,
+  and a field with a long digit run, an exponent or a tiny float (in yyjson's text, or an
+  exponent on the raw line behind a float) is unusual. Ids and timestamps must be strings.
 - Duplicate top-level keys (orjson keeps the last value, `from_json` the first): a file with
   such a line is read line by line. Not covered: a key repeated inside a nested object
   (properties, traits, context), which RFC 8259 allows but no Segment library writes, keeps
@@ -32,6 +36,7 @@ from __future__ import annotations
 import json
 import os
 import threading
+from collections.abc import Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import datetime
 from typing import Any
@@ -53,15 +58,27 @@ from ingestion.segment.settings import (
 
 Bounds = tuple[datetime, datetime]
 _STRING_VALUED = frozenset(TEXT_FIELDS) | frozenset(TIMESTAMP_FIELDS)
-# A line matching this might be read or written differently by DuckDB than by orjson. A false
-# alarm (the pattern inside a string) only costs speed: the file is read line by line.
-_UNUSUAL = (
-    r"[\\\x00-\x1f\x7f]"  # escapes, control characters
-    r"|,\s*[\]}]"  # trailing comma
-    r"|[:,\[]\s*-?(\d{16,}|\d+(\.\d+)?[eE]|0\.000|(?i:nan|inf))"  # big, exponent, tiny, NaN
-    # an id or timestamp field (at any depth: a false alarm is harmless) that is no string
-    r'|"(' + "|".join(sorted(_STRING_VALUED)) + r')"\s*:\s*[^"n\s]'
-)
+# A JSON text (as yyjson re-writes it: compact, but big numbers and NaN/Infinity kept as sent)
+# matching this might be written differently by orjson: a number with 16 or more digits, an
+# exponent or below 0.001, or a NaN/Infinity (which orjson rejects). The texts are joined with
+# commas, so each starts after one. A false alarm (the pattern inside a string) only costs
+# speed: the file is read line by line.
+_UNUSUAL = r"[:,\[]-?(\d{16}|\d+(\.\d+)?[eE]|0\.000|[NIi]|n[^u])"
+# yyjson writes a number sent with an exponent (1e5) as a float (100000.0): for a text with a
+# float, the raw line is looked at for exponents too (a slower pattern, so only then).
+_SUSPECT = r"[:,\[]-?(\d{16}|\d+[.eE]|[NIi]|n[^u])"
+_RAW_EXPONENT = r"[:,\[]\s*-?\d+(\.\d+)?[eE]"
+
+
+def _unusual_numbers(texts: str) -> str:
+    """SQL: the JSON texts, or the raw line behind them, have a number orjson may write apart."""
+    return (
+        f"(case when regexp_matches({texts}, {_quote(_SUSPECT)}) then "
+        f"regexp_matches({texts}, {_quote(_UNUSUAL)}) "
+        f"or regexp_matches(line, {_quote(_RAW_EXPONENT)}) else false end)"
+    )
+
+
 _TIMESTAMP = (
     r"^(19|20|21)\d\d-(0[1-9]|1[0-2])-(0[1-9]|[12]\d|3[01])[T ]([01]\d|2[0-3]):[0-5]\d:[0-5]\d"
     r"(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
@@ -87,13 +104,19 @@ def _kind(expression: str) -> str:
 class ColumnarParser:
     """Parses event files with one in-memory DuckDB connection (never the warehouse)."""
 
-    def __init__(self, threads: int | None = None) -> None:
+    def __init__(
+        self, threads: int | None = None, key_lists: dict[int, list[str]] | None = None
+    ) -> None:
         config: dict[str, str | bool | int | float | list[str]] = {}
         if threads is not None:
             config["threads"] = threads
         self._con = duckdb.connect(":memory:", config=config)
         self._con.execute("set TimeZone = 'UTC'")
         self._protocols: set[str] = set()
+        self._extra_keys: list[str] | None = None  # the unknown fields of the last file
+        # The lists of top-level keys seen, by their 64-bit hash (shared by a Prefetcher's
+        # parsers; two lists with one hash is a chance of about one in 10^19).
+        self._key_lists: dict[int, list[str]] = {} if key_lists is None else key_lists
 
     def close(self) -> None:
         """Close the in-memory DuckDB."""
@@ -127,75 +150,121 @@ class ColumnarParser:
         return file_url
 
     def _parse(self, path: str, bounds: Bounds) -> ParsedFile | None:
-        # The file is decompressed and split into lines once; the queries below read them from
-        # memory. The first looks at each distinct list of top-level keys (a few per file) for
-        # the unknown fields, and for a key repeated in a line: `from_json` would keep its
-        # first copy, orjson the last, so such a file is read line by line.
-        self._con.execute(
-            f"create or replace temp table lines as select json::varchar as line, "
-            f"json_keys(json) as keys "
-            f"from read_ndjson_objects({_quote(path)}, compression = 'auto_detect')"
+        # One pass: the file is decompressed and split into raw lines (no JSON parse), and each
+        # line is parsed once into its fields with the checks beside it. Which unknown
+        # top-level fields to extract is guessed from the previous file (a sender's files
+        # share their fields). Each line's list of keys comes back as a hash: a list not seen
+        # before is read from the file (a few distinct lists per file), and if it has an
+        # unknown field not extracted, the query runs again with the file's own fields. A
+        # repeated key sends the file line by line (`from_json` keeps its first copy, orjson
+        # the last).
+        lines = (
+            f"read_csv({_quote(path)}, columns = {{'line': 'VARCHAR'}}, delim = {_quote(chr(1))}, "
+            f"quote = '', escape = '', header = false, auto_detect = false, "
+            f"compression = 'auto_detect')"
         )
-        try:
-            known = ", ".join(_quote(key) for key in sorted(KNOWN_FIELDS))
-            [(extra, repeated)] = self._con.execute(
-                f"select list_distinct(flatten(list(list_filter(keys, lambda k: k not in "
-                f"({known}))))), bool_or(list_unique(keys) < len(keys)) "
-                f"from (select distinct keys from lines)"
-            ).fetchall()
-            if repeated is not False:  # a repeated key, or no line at all
-                return None
-            extra_keys = sorted(extra)
-            result = self._query(extra_keys, bounds)
-        finally:
-            self._con.execute("drop table if exists lines")
+        if not self._key_lists:  # nothing to guess from: the file's own fields first
+            self._key_lists.update(self._file_key_lists(lines))
+        if self._extra_keys is None:
+            self._extra_keys = _extras(list(self._key_lists.values()))
+        extra_keys = self._extra_keys
+        result = self._query(lines, extra_keys, bounds)
+        hashes = set(pc.unique(result["keys_hash"]).to_pylist())
+        if not hashes <= self._key_lists.keys():
+            self._key_lists.update(self._file_key_lists(lines))
+        key_lists = [self._key_lists.get(value) for value in hashes]
+        if any(keys is None or len(set(keys)) < len(keys) for keys in key_lists):
+            return None
+        extras = _extras(key_lists)
+        if not set(extras) <= set(extra_keys):
+            extra_keys = self._extra_keys = extras
+            result = self._query(lines, extra_keys, bounds)
         if not pc.all(result["ok"]).as_py():
             return None
-        return ParsedFile(result.drop_columns(["ok"]), extra_keys)
+        return ParsedFile(result.drop_columns(["ok", "keys_hash"]), extra_keys)
 
-    def _query(self, extra_keys: list[str], bounds: Bounds) -> pa.Table:
-        """Each line's fields, as JSON text re-written by yyjson, beside the checks on the line.
+    def _file_key_lists(self, lines: str) -> dict[int, list[str]]:
+        """Each distinct list of top-level keys in the file, by its hash."""
+        rows = self._con.execute(
+            f"select distinct hash(keys), keys from (select json_keys(line) as keys "
+            f"from {lines} where {_NOT_BLANK})"
+        ).fetchall()
+        return {int(value): list(keys) for value, keys in rows}
 
-        `from_json` parses a line once into the fields asked for; the raw line shows what the
-        parser smooths over (trailing commas, NaN, escapes, number spellings) and the order of
-        its keys.
+    def _query(self, lines: str, extra_keys: list[str], bounds: Bounds) -> pa.Table:
+        """Each line's fields beside the checks on the line (`ok`) and its keys (`keys_hash`).
+
+        `from_json` parses a line once into the fields asked for; ids and timestamps come as
+        JSON text (a string is then its quoted text: the line has no backslash), the other
+        fields as JSON text re-written by yyjson, which drops what the parser smooths over
+        (trailing commas, whitespace): those are looked for on the raw line.
         """
         fields = [*TEXT_FIELDS, *TIMESTAMP_FIELDS, *JSON_FIELDS, *extra_keys]
         if len({key.lower() for key in fields}) < len(fields):  # struct names ignore case
             raise duckdb.InvalidInputException("field names differ only by case")
         aliases = {key: f"f{index}" for index, key in enumerate(fields)}
-        structure = json.dumps(
-            {key: "VARCHAR" if key in _STRING_VALUED else "JSON" for key in fields}
-        )
+        structure = json.dumps(dict.fromkeys(fields, "JSON"))
         unpack = ", ".join(
-            f"struct_extract(parsed, {_quote(key)})::varchar as {aliases[key]}" for key in fields
+            f"struct_extract(parsed, {_quote(key)})::varchar as "
+            f"{'j' if key in _STRING_VALUED else ''}{aliases[key]}"
+            for key in fields
+        )
+        strings = "".join(
+            f"case when j{alias}[1] = '\"' then substr(j{alias}, 2, length(j{alias}) - 2) "
+            f"end as {alias}, "
+            for key, alias in aliases.items()
+            if key in _STRING_VALUED
+        )
+        # A string field holding another JSON value (a number, an object) is unusual.
+        string_checks = " and ".join(
+            f"(j{alias} is null or j{alias}[1] = '\"')"
+            for key, alias in aliases.items()
+            if key in _STRING_VALUED
         )
         positions = "".join(
             f"list_position(keys, {_quote(key)}) as x{index}__pos, "
             for index, key in enumerate(extra_keys)
         )
+        json_texts = ", ".join(aliases[key] for key in fields if key not in _STRING_VALUED)
         outputs = _typed_columns(aliases, extra_keys, bounds)
         precomputed = _PRECOMPUTED.format(
             context=aliases["context"], **{key: aliases[key] for key in TIMESTAMP_FIELDS}
         )
         return self._con.sql(
             f"""
-            with parsed as (
-                select line, keys, from_json(line, {_quote(structure)}) as parsed from lines
+            with raw as (
+                select line, json_keys(line) as keys, from_json(line, {_quote(structure)}) as parsed
+                from {lines}
+                where {_NOT_BLANK}
             ),
             unpacked as (
-                select line, keys, {unpack} from parsed
+                select line, keys, {unpack} from raw
             ),
             fields as (
-                select *, {positions} {precomputed}
-                    not regexp_matches(line, {_quote(_UNUSUAL)}) as plain
+                select *, {strings} {positions} {precomputed}
+                    hash(keys) as keys_hash,
+                    {string_checks}
+                    and not contains(line, '\\')
+                    and not contains(line, chr(127))
+                    and not {_TRAILING_COMMA}
+                    and not {_unusual_numbers(f"concat_ws(',', '', {json_texts})")}
+                    as plain
                 from unpacked
             )
-            select {", ".join(outputs)} from fields
+            select {", ".join(outputs)}, keys_hash from fields
             """
         ).to_arrow_table()
 
 
+def _extras(key_lists: Iterable[list[str] | None]) -> list[str]:
+    """The unknown top-level fields in these lists of keys, sorted."""
+    return sorted({key for keys in key_lists if keys for key in keys} - KNOWN_FIELDS)
+
+
+# A line of spaces is skipped, as in the per-line path (`trim` copies the line: only for those).
+_NOT_BLANK = "line is not null and (ascii(line) <> 32 or trim(line) <> '')"
+# A comma before a closing bracket, which yyjson accepts and drops (orjson rejects the line).
+_TRAILING_COMMA = "regexp_matches(line, ',\\s*[\\]}]')"
 _PRECOMPUTED = (
     "try_cast({timestamp} as timestamptz) as ts_timestamp, "
     "try_cast({receivedAt} as timestamptz) as ts_receivedAt, "
@@ -284,22 +353,34 @@ class Prefetcher:
         self._local = threading.local()
         self._parsers: list[ColumnarParser] = []
         self._lock = threading.Lock()
+        self._key_lists: dict[int, list[str]] = {}
+        self.remaining: int | None = None  # rows the load still takes (None: no limit)
+        self._rows_per_file = 0  # the rows of the last file parsed
 
     def get(self, index: int) -> ParsedFile | None:
         """The parse of file `index` (None: read it line by line); starts the next ones.
 
-        While the caller works on file `index`, every worker parses one of the files after it:
-        the workers never wait for the caller (at most `workers` files are parsed ahead).
+        While the caller works on file `index`, each worker parses one of the files after it
+        (at most `workers` parsed files wait in memory). `remaining`, if the caller sets it,
+        is the rows the load still takes, file `index` included: files the load will not
+        reach, judged by the rows of the last file parsed, are not parsed ahead (the next
+        load, with a new Prefetcher, would parse them again).
         """
-        for ahead in range(index, min(index + 1 + self._workers, len(self._files))):
-            if ahead not in self._futures:
-                self._futures[ahead] = self._pool.submit(self._parse, *self._files[ahead])
-        return self._futures.pop(index).result()
+        ahead = self._workers
+        if self.remaining is not None and self._rows_per_file:  # judged by the last file
+            ahead = min(ahead, max(0, -(-self.remaining // self._rows_per_file) - 1))
+        for later in range(index, min(index + 1 + ahead, len(self._files))):
+            if later not in self._futures:
+                self._futures[later] = self._pool.submit(self._parse, *self._files[later])
+        parsed = self._futures.pop(index).result()
+        if parsed is not None and parsed.table.num_rows:
+            self._rows_per_file = parsed.table.num_rows
+        return parsed
 
     def _parse(self, file_url: str, fs_client: Any) -> ParsedFile | None:
         parser = getattr(self._local, "parser", None)
         if parser is None:
-            parser = self._local.parser = ColumnarParser(threads=1)
+            parser = self._local.parser = ColumnarParser(threads=1, key_lists=self._key_lists)
             with self._lock:
                 self._parsers.append(parser)
         return parser.parse(file_url, fs_client, self._bounds)
