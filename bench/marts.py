@@ -26,6 +26,10 @@ before its incremental run (the shape of `build_marts`: checks, then dbt), by lo
 loads staging has not built, what the Dagster check does) and, side by side, on the whole
 table as before #16 (`gx_by_load_s`, `gx_whole_table_s`).
 
+`--skip-scale-1` measures scale 10 (and the longer history) only; `--keep-built DIR` keeps a
+copy of each fully built warehouse (before its new day) in DIR, to time single models on.
+The JSON keeps every node's seconds of each incremental run (`node_seconds`).
+
 `--with-tests` also times `dbt test` after each run. `--build` times `dbt build` instead of
 `dbt run` (seeds, models, data and unit tests in one invocation: the command the Dagster
 schedule and sensor run through dagster-dbt). `--verify` then runs a `--full-refresh` of the
@@ -70,6 +74,7 @@ END_DATE = "2026-03-31"
 LAST_DBT_ELAPSED = [0.0]
 LAST_DBT_NODES: list[dict[str, Any]] = []
 LAST_DBT_KINDS: dict[str, float] = {}  # node seconds summed by kind: model, test, unit_test, seed
+LAST_DBT_ALL: dict[str, float] = {}  # every node's seconds, to compare two runs model by model
 SLOWEST_NODES = 25
 
 
@@ -124,6 +129,10 @@ def dbt(args: list[str], warehouse: Path, work: Path) -> float:
         by_kind[kind] = by_kind.get(kind, 0.0) + float(node["execution_time"])
     LAST_DBT_KINDS.clear()
     LAST_DBT_KINDS.update({kind: round(seconds, 2) for kind, seconds in by_kind.items()})
+    LAST_DBT_ALL.clear()
+    LAST_DBT_ALL.update(
+        {node["unique_id"]: round(float(node["execution_time"]), 3) for node in nodes}
+    )
     return elapsed
 
 
@@ -273,6 +282,7 @@ def incremental_run(
     figures["run_nodes"] = LAST_DBT_ELAPSED[0]
     figures["node_seconds_by_kind"] = dict(LAST_DBT_KINDS)
     figures["slowest_nodes"] = list(LAST_DBT_NODES)
+    figures["node_seconds"] = dict(LAST_DBT_ALL)
     if with_tests:
         figures["test"] = dbt(["test"], copy, work)
     return figures
@@ -292,6 +302,15 @@ def main(argv: list[str] | None = None) -> int:
         "--gx", action="store_true", help="also time the raw events GX suite, by load and whole"
     )
     parser.add_argument(
+        "--keep-built",
+        type=Path,
+        metavar="DIR",
+        help="keep a copy of each fully built warehouse (before its new day) in DIR, to iterate on",
+    )
+    parser.add_argument(
+        "--skip-scale-1", action="store_true", help="measure scale 10 (and longer history) only"
+    )
+    parser.add_argument(
         "--longer-history",
         type=int,
         default=0,
@@ -302,11 +321,14 @@ def main(argv: list[str] | None = None) -> int:
     if args.build and args.with_tests:
         parser.error("--build already runs the tests; drop --with-tests")
     command = "build" if args.build else "run"
-    ensure_world(args.w1, 1)
+    if not args.skip_scale_1:
+        ensure_world(args.w1, 1)
     ensure_world(args.w10, 10)
 
     results: dict[str, Any] = {}
     worlds = [("scale_1", args.w1, 1), ("scale_10", args.w10, 1)]
+    if args.skip_scale_1:
+        worlds = worlds[1:]
     if args.longer_history > 1:
         worlds.append((f"history_x{args.longer_history}", args.w10, args.longer_history))
     with tempfile.TemporaryDirectory(prefix="bench_marts_") as tmp:
@@ -316,6 +338,9 @@ def main(argv: list[str] | None = None) -> int:
             copy, results[f"full_{name}"] = full_build(
                 source, work, args.with_tests, command, times
             )
+            if args.keep_built is not None:
+                args.keep_built.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(copy, args.keep_built / f"{name}-built.duckdb")
             if name == "scale_10":
                 results["startup_floor"] = dbt(
                     ["run", "--select", "nothing_selected_xyz"], copy, work

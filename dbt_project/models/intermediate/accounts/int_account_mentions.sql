@@ -1,9 +1,11 @@
+{{ config(materialized='table') }}
 -- Every kind of valid record that names an account, with the earliest such record's time
 -- (one row per account and kind): a group call's groupId, a track/page context.groupId
 -- (anonymous events included), a Zendesk organization's external_id, a (non-deleted)
 -- ticket's account, a survey account_id, a Stripe customer's metadata.account_id, a license
 -- account_id (starts_on at 00:00 UTC). The events are reduced to one row per account and kind
 -- as they are read, so dim_accounts never carries every event through the union.
+-- A table, not a view: read once per run, not again by each of its tests and by dim_accounts.
 
 with
 

@@ -109,34 +109,47 @@ sentiment as (
 
 ),
 
-trend_users as (
+trend_days as (
 
     -- Like for like: "this week" is [week start, D] and is compared with the same days 28
     -- days earlier, [week start - 28, D - 28], so a partial current week never meets a whole
-    -- one. The two ranges never overlap (D is at most 6 days after the week start).
+    -- one. A user-day d counts "now" for its own week and "then" for the week 28 days later
+    -- (4 whole weeks, so d + 28 falls in that week); compared_date (d, or d + 28) must be on
+    -- or before the week's scored day D. An equi-join on the week, so the cost follows the
+    -- user-days, not user-days times scored weeks (docs/metrics.md).
+    select
+        account_id,
+        user_id,
+        {{ week_start('activity_date') }} as week_start,
+        activity_date as compared_date,
+        true as is_now
+    from account_user_days
+
+    union all
+
+    select
+        account_id,
+        user_id,
+        {{ add_days(week_start('activity_date'), 28) }} as week_start,
+        {{ add_days('activity_date', 28) }} as compared_date,
+        false as is_now
+    from account_user_days
+
+),
+
+trend_users as (
+
     select
         scored_weeks.account_id,
         scored_weeks.week_start,
-        count(distinct case
-            when account_user_days.activity_date >= scored_weeks.week_start then account_user_days.user_id
-        end) as active_users_now,
-        count(distinct case
-            when account_user_days.activity_date < scored_weeks.week_start then account_user_days.user_id
-        end) as active_users_then
+        count(distinct case when trend_days.is_now then trend_days.user_id end) as active_users_now,
+        count(distinct case when not trend_days.is_now then trend_days.user_id end) as active_users_then
     from scored_weeks
-    inner join account_user_days
+    inner join trend_days
         on
-            scored_weeks.account_id = account_user_days.account_id
-            and (
-                (
-                    scored_weeks.week_start <= account_user_days.activity_date
-                    and scored_weeks.scored_date >= account_user_days.activity_date
-                )
-                or (
-                    {{ add_days('scored_weeks.week_start', -28) }} <= account_user_days.activity_date
-                    and {{ add_days('scored_weeks.scored_date', -28) }} >= account_user_days.activity_date
-                )
-            )
+            scored_weeks.account_id = trend_days.account_id
+            and scored_weeks.week_start = trend_days.week_start
+    where trend_days.compared_date <= scored_weeks.scored_date
     group by scored_weeks.account_id, scored_weeks.week_start
 
 ),

@@ -38,20 +38,44 @@ day_counts as (
 
 ),
 
+window_offsets as (
+
+    select offset_series.weeks_back
+    from {{ int_series(0, 3, 'offset_series', 'weeks_back') }}
+
+),
+
+user_day_snapshots as (
+
+    -- The snapshot days whose window [s-27, s] holds a user-day d are s = as-of - 7k with
+    -- as-of - d - 27 <= 7k <= as-of - d: k = floor((as-of - d) / 7) - i for i = 0..3. An
+    -- equi-join on those four days (kept when they are snapshot days) instead of a range
+    -- join of every user-day with every snapshot.
+    select
+        user_days.user_id,
+        {{ add_days(
+            'bounds.as_of_date',
+            '-7 * (cast(floor(' ~ dbt.datediff('user_days.activity_date', 'bounds.as_of_date', 'day')
+            ~ ' / 7.0) as integer) - window_offsets.weeks_back)'
+        ) }} as snapshot_date
+    from user_days
+    cross join bounds
+    cross join window_offsets
+
+),
+
 user_windows as (
 
     -- Each user's distinct active days in each snapshot's window (int_user_activity_days has
     -- one row per user and day).
     select
         snapshots.snapshot_date,
-        user_days.user_id,
+        user_day_snapshots.user_id,
         count(*) as days_active
-    from snapshots
-    inner join user_days
-        on
-            snapshots.window_start <= user_days.activity_date
-            and snapshots.snapshot_date >= user_days.activity_date
-    group by snapshots.snapshot_date, user_days.user_id
+    from user_day_snapshots
+    inner join snapshots
+        on user_day_snapshots.snapshot_date = snapshots.snapshot_date
+    group by snapshots.snapshot_date, user_day_snapshots.user_id
 
 ),
 

@@ -12,9 +12,12 @@ tracking_plan as (
 
 ),
 
-events as (
+event_weeks as (
 
-    select * from {{ ref('int_events_attributed') }}
+    -- One row per user, week and event name (int_user_event_weeks, incremental), not one
+    -- per event: the scan follows users and weeks. A table rebuilt whole, so an edit of the
+    -- tracking plan changes every week (docs/metrics.md, "Incremental builds").
+    select * from {{ ref('int_user_event_weeks') }}
 
 ),
 
@@ -43,14 +46,14 @@ feature_users as (
 
     -- Only track events match, by exact (case-sensitive) event name.
     select
-        events.activity_week as week_start,
+        event_weeks.activity_week as week_start,
         tracking_plan.feature,
-        count(distinct events.user_id) as feature_users
-    from events
+        count(distinct event_weeks.user_id) as feature_users
+    from event_weeks
     inner join tracking_plan
-        on events.event_name = tracking_plan.event_name
-    where events.event_type = 'track'
-    group by events.activity_week, tracking_plan.feature
+        on event_weeks.event_name = tracking_plan.event_name
+    where event_weeks.event_type = 'track'
+    group by event_weeks.activity_week, tracking_plan.feature
 
 ),
 
