@@ -54,6 +54,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/postgres.py` puts bench/ first, not the root
     sys.path.insert(0, str(ROOT))
 
+from spark import timed  # noqa: E402  (bench/ is on the path when run as a script)
+
 from tools import pg_cluster  # noqa: E402
 from tools.compare_marts import Marts, differences, read_duckdb, read_postgres  # noqa: E402
 
@@ -68,18 +70,6 @@ LATE_SAMPLE = "substr(md5(message_id), 1, 4) < '028f'"
 AGAIN_SAMPLE = "substr(md5(message_id), 1, 4) >= '028f' and substr(md5(message_id), 1, 4) < '051e'"
 
 Execute = Callable[[str], list[tuple[Any, ...]]]
-
-
-def _timed(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
-    """Run `command`; wall seconds (raises with the output's tail on failure)."""
-    started = time.perf_counter()
-    result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
-    elapsed = time.perf_counter() - started
-    if result.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(command)} failed:\n{result.stdout[-4000:]}{result.stderr[-3000:]}"
-        )
-    return elapsed
 
 
 def engine_env(engine: str, folder: Path, url: str | None) -> dict[str, str]:
@@ -120,7 +110,7 @@ def load_world(world: Path, env: dict[str, str]) -> float:
     manifest = json.loads((world / "world.json").read_text())
     with Sandbox(world, page_size=100) as sandbox:
         settings = source_settings(world, manifest, sandbox.base_urls)
-        return _timed([sys.executable, "-m", "ingestion"], {**env, **settings})
+        return timed([sys.executable, "-m", "ingestion"], {**env, **settings})
 
 
 def dbt(args: list[str], env: dict[str, str], work: Path) -> dict[str, Any]:
@@ -128,7 +118,7 @@ def dbt(args: list[str], env: dict[str, str], work: Path) -> dict[str, Any]:
     command = [str(DBT), *args, "--profiles-dir", str(DBT_PROJECT), "--project-dir"]
     command += [str(DBT_PROJECT), "--target-path", str(work / "target")]
     command += ["--log-path", str(work / "logs")]
-    wall = _timed(command, env, DBT_PROJECT)
+    wall = timed(command, env, DBT_PROJECT)
     run_results = json.loads((work / "target" / "run_results.json").read_text())
     nodes = sorted(run_results["results"], key=lambda node: -float(node["execution_time"]))
     by_kind: dict[str, float] = {}
@@ -316,7 +306,7 @@ def measure_scale(
     world = work / f"world-{scale}"
     results: dict[str, Any] = {}
     if not (world / "world.json").exists():
-        results["generate_world_s"] = _timed(
+        results["generate_world_s"] = timed(
             [sys.executable, "-m", "demo", "generate", "--out", str(world), "--scale", str(scale),
              "--end-date", END_DATE],
             os.environ.copy(),

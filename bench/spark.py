@@ -59,7 +59,8 @@ def _env(engine: str, folder: Path, **extra: str) -> dict[str, str]:
     return env
 
 
-def _timed(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
+def timed(command: list[str], env: dict[str, str], cwd: Path = ROOT) -> float:
+    """Run `command`; wall seconds (raises with the output's tail on failure)."""
     started = time.perf_counter()
     result = subprocess.run(command, cwd=cwd, env=env, capture_output=True, text=True, check=False)
     elapsed = time.perf_counter() - started
@@ -95,7 +96,7 @@ def _load_all_sources(world: Path, env: dict[str, str]) -> None:
     manifest = json.loads((world / "world.json").read_text())
     with Sandbox(world, page_size=100) as sandbox:
         settings = source_settings(world, manifest, sandbox.base_urls)
-        _timed([sys.executable, "-m", "ingestion"], {**env, **settings})
+        timed([sys.executable, "-m", "ingestion"], {**env, **settings})
 
 
 def measure_scale(scale: float, work: Path, cores: list[str]) -> dict[str, float]:
@@ -113,20 +114,20 @@ def measure_scale(scale: float, work: Path, cores: list[str]) -> dict[str, float
         folder = work / f"{engine}-{scale}"
         shutil.rmtree(folder, ignore_errors=True)
         env = _env(engine, folder, SOURCES__SEGMENT__BUCKET_URL=str(world / "events"))
-        figures[f"load_events_{engine}"] = _timed([sys.executable, "-c", load], env)
+        figures[f"load_events_{engine}"] = timed([sys.executable, "-c", load], env)
         shutil.rmtree(folder, ignore_errors=True)
         _load_all_sources(world, env)
         dbt_env = _dbt_env(env)
         flags = ["--profiles-dir", str(DBT_PROJECT), "--target-path", str(folder / "target")]
         flags += ["--log-path", str(folder / "logs")]
-        _timed([str(DBT), "seed", *flags], dbt_env, DBT_PROJECT)
+        timed([str(DBT), "seed", *flags], dbt_env, DBT_PROJECT)
         base = [str(DBT), "run", "--full-refresh", *flags]
         if engine == "duckdb":
-            figures["marts_duckdb"] = _timed(base, dbt_env, DBT_PROJECT)
+            figures["marts_duckdb"] = timed(base, dbt_env, DBT_PROJECT)
             continue
         for count in cores:
             master = "local[*]" if count == "all" else f"local[{count}]"
-            figures[f"marts_spark_{count}"] = _timed(
+            figures[f"marts_spark_{count}"] = timed(
                 base, {**dbt_env, "DBT_SPARK_MASTER": master}, DBT_PROJECT
             )
     return figures
