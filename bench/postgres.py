@@ -360,9 +360,10 @@ def _print_table(results: dict[str, Any], gx: bool, verify: bool) -> None:
     largest = list(results["scales"])[-1]
     for engine in ENGINES:
         row = results["scales"][largest][engine]
-        print(f"slowest nodes, incremental build on {engine} at scale {largest}:")
-        for node in row["incremental"]["slowest_nodes"][:6]:
-            print(f"  {node['seconds']:>7.2f} s  {node['node']}")
+        for kind in ("full", "incremental"):
+            print(f"slowest nodes, {kind} build on {engine} at scale {largest}:")
+            for node in row[kind]["slowest_nodes"][:6]:
+                print(f"  {node['seconds']:>7.2f} s  {node['node']}")
         if gx:
             incremental = row["incremental"]
             print(

@@ -13,7 +13,9 @@ run `make run` again). For each run the table shows:
   instance in DAGSTER_HOME after the run (steps of one job may overlap when it runs them
   concurrently; `job wall` is the job's first to last event);
 - `between the two jobs`: the end of `load_sources` to the first event of `build_marts`;
-- `after the last event -> exit`: the summary (row counts) and shutting down;
+- `after the last event -> exit`: the summary (row counts) and shutting down; when the runner
+  skips `build_marts` (nothing it reads changed, orchestration/lib/build_state.py) there is no
+  build run, and this row also holds the skip decision (reading the raw tables' fingerprint);
 - dbt's own breakdown (run_results.json of the build): the slowest nodes and the test count.
 
 `--tree NAME=PATH` (repeatable) runs another copy of the project side by side, e.g. the

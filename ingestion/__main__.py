@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from ingestion.settings import WarehouseSettingError, describe_warehouse
+from ingestion.settings import WarehouseSettingError, describe_warehouse, not_used_note
 from ingestion.sources import BY_NAME, SOURCE_SYSTEMS
 
 
@@ -31,6 +31,9 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as exc:  # noqa: BLE001 - report and go on with the next source
             failed.append(system.name)
             print(f"{system.name}: FAILED: {exc}", file=sys.stderr)
+            continue
+        if not result.enabled:
+            print(f"{not_used_note(system.name)}; its tables exist empty")
             continue
         rows = ", ".join(f"{t} {n:,}" for t, n in sorted(result.rows.items())) or "no new rows"
         print(f"{system.name}: {rows}; {result.rejected} set aside; {result.seconds:.1f}s")

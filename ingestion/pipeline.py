@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import dlt
@@ -88,6 +89,23 @@ def merge_resource(
         nested_hints=nested_hints,
     )
     return resource
+
+
+def with_table(rows: Iterable[Any]) -> Iterator[Any]:
+    """`rows`, then dlt's marker that creates the resource's table even when there were none.
+
+    dlt creates a table only once it has seen a row: a form with no responses yet or Zendesk
+    without CSAT would leave staging without its raw table. The marker makes dlt create it
+    with the hinted columns (and dlt's own `_dlt_load_id`, `_dlt_id`); on later runs it only
+    confirms a table that exists.
+    """
+    yield from rows
+    yield dlt.mark.materialize_table_schema()
+
+
+def table_only() -> Iterator[Any]:
+    """A resource's data when its source is not used: no rows, only the empty table."""
+    yield dlt.mark.materialize_table_schema()
 
 
 def column(data_type: TDataType, nullable: bool = True) -> TColumnSchema:

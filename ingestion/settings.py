@@ -271,11 +271,45 @@ def env_var_name(source: str, setting: str) -> str:
 
 
 def require_setting(source: str, value: Any, setting: str, hint: str = "") -> Any:
-    """Fail early, naming the env var and toml key, instead of dlt's long lookup trace."""
+    """Fail early, naming the env var and toml key, instead of dlt's long lookup trace.
+
+    The message also names the way out for a team that does not use the source at all.
+    """
     if value is None or value == "":
         raise MissingSettingError(
-            f"{source}: missing setting '{setting}'. Set the environment variable "
-            f"{env_var_name(source, setting)} or `{setting}` under [sources.{source}] in "
-            f".dlt/secrets.toml (or config.toml), or pass {setting}= to the source.{hint}"
+            f"{source}: missing setting '{setting}': set {env_var_name(source, setting)} or "
+            f"`{setting}` under [sources.{source}] in .dlt/secrets.toml or config.toml{hint}. "
+            f"Not using {source}? Set {env_var_name(source, ENABLED_SETTING)}=false "
+            f"(`{ENABLED_SETTING} = false` under [sources.{source}])."
         )
     return value
+
+
+ENABLED_SETTING = "enabled"
+
+
+def source_enabled(source: str) -> bool:
+    """False when the team said it does not use the source (`SOURCES__<NAME>__ENABLED=false`).
+
+    Read through dlt's config resolution (environment, `.dlt/config.toml`, secrets), as the
+    source's other settings are; unset means used. A disabled source loads nothing and only
+    creates its raw tables empty, so every mart builds from the other sources (README,
+    "Configure the sources").
+    """
+    import dlt
+    from dlt.common.configuration.exceptions import ConfigValueCannotBeCoercedException
+
+    key = f"sources.{source}.{ENABLED_SETTING}"
+    try:
+        value = dlt.config.get(key, bool)
+    except ConfigValueCannotBeCoercedException:
+        raise MissingSettingError(
+            f"{source}: {env_var_name(source, ENABLED_SETTING)} (`{ENABLED_SETTING}` under "
+            f"[sources.{source}]) must be true or false"
+        ) from None
+    return value is not False
+
+
+def not_used_note(source: str) -> str:
+    """One line saying a source is switched off, and by which setting."""
+    return f"{source}: not used ({env_var_name(source, ENABLED_SETTING)}=false), nothing loaded"

@@ -9,6 +9,7 @@ from typing import Any
 
 from ingestion import file_drop, segment, stripe, typeform, zendesk
 from ingestion.rejects import REJECTS_TABLE
+from ingestion.settings import source_enabled
 
 
 @dataclass(frozen=True)
@@ -28,9 +29,20 @@ class SourceSystem:
     kind: str
     api: bool
 
+    def enabled(self) -> bool:
+        """False when the team does not use this source (`SOURCES__<NAME>__ENABLED=false`)."""
+        return source_enabled(self.name)
+
     def load(self, **kwargs: Any) -> LoadResult:
-        """Run the package's `load()` and count what landed and what was set aside."""
+        """Run the package's `load()` and count what landed and what was set aside.
+
+        A source the team does not use still runs, with `enabled=False`: it loads nothing and
+        only creates its raw tables empty, so the marts build from the other sources.
+        """
         started = time.monotonic()
+        enabled = self.enabled()
+        if not enabled:
+            kwargs["enabled"] = False
         counts: dict[str, int] = {}  # summed over every dlt load the package runs
         self.package.load(row_counts=counts, **kwargs)
         rows = {t: n for t, n in counts.items() if not t.startswith("_dlt") and t != REJECTS_TABLE}
@@ -39,6 +51,7 @@ class SourceSystem:
             rows=rows,
             rejected=counts.get(REJECTS_TABLE, 0),
             seconds=time.monotonic() - started,
+            enabled=enabled,
         )
 
 
@@ -50,6 +63,7 @@ class LoadResult:
     rows: dict[str, int] = field(default_factory=dict)
     rejected: int = 0
     seconds: float = 0.0
+    enabled: bool = True  # False: the team does not use the source, nothing was read
 
 
 SOURCE_SYSTEMS: tuple[SourceSystem, ...] = (
@@ -100,4 +114,11 @@ SOURCE_SYSTEMS: tuple[SourceSystem, ...] = (
     ),
 )
 BY_NAME = {system.name: system for system in SOURCE_SYSTEMS}
+
+
+def disabled_sources() -> list[str]:
+    """Names of the sources the team does not use (`SOURCES__<NAME>__ENABLED=false`)."""
+    return [system.name for system in SOURCE_SYSTEMS if not system.enabled()]
+
+
 API_SOURCES = tuple(system for system in SOURCE_SYSTEMS if system.api)

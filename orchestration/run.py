@@ -23,6 +23,7 @@ from typing import Any
 
 from ingestion.rejects import REJECTS_TABLE
 from ingestion.settings import PROJECT_ROOT, WarehouseSettingError, WarehouseSettings
+from orchestration.lib import build_state
 from orchestration.lib.project import WAREHOUSE_POOL, load_project_env
 from orchestration.lib.publish import published_path
 from orchestration.lib.report import docs_path, report_path
@@ -168,12 +169,22 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
         stop_watchdog,
     )
 
+    settings = WarehouseSettings.from_env()
     watchdog = start_watchdog()
     try:
         with dg.DagsterInstance.get() as instance:
             reap_dead_runs(instance)
-            results = []
+            results: list[Any] = []
+            decision: build_state.Decision | None = None
             for job_name in (SOURCES_JOB, BUILD_JOB):
+                if job_name == BUILD_JOB:
+                    decision = _build_decision(settings, instance, full_refresh)
+                    if decision.skip:
+                        print(f"{job_name}: skipped, {decision.reason}", flush=True)
+                        results.append(_PastRun.read(instance, decision.previous_run_id or ""))
+                        continue
+                    print(f"{job_name}: building ({decision.reason})", flush=True)
+                    build_state.forget_build(settings)
                 job = defs.resolve_job_def(job_name)
                 run_id = str(uuid.uuid4())
                 print(f"{job_name}: run {run_id} ...", flush=True)
@@ -195,9 +206,79 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
                         )
                     )
             check_descriptions = _check_descriptions(defs)
-            return collect_outcome(results, check_descriptions, instance)
+            outcome = collect_outcome(results, check_descriptions, instance)
+            if decision is not None and decision.skip:
+                outcome["build_skipped"] = decision.reason
+            elif decision is not None:
+                try:
+                    _record_if_built(settings, results[-1], check_descriptions, instance, decision)
+                except Exception as error:  # noqa: BLE001 - unrecorded: the next run builds
+                    print(f"build state not recorded ({error}): the next run builds", flush=True)
+            return outcome
     finally:
         stop_watchdog(watchdog)
+
+
+class _PastRun:
+    """A finished run read back from the instance, shaped like `execute_in_process`'s result."""
+
+    def __init__(self, run_id: str, success: bool, all_events: list[Any]) -> None:
+        self.run_id, self.success, self.all_events = run_id, success, all_events
+
+    @classmethod
+    def read(cls, instance: Any, run_id: str) -> _PastRun:
+        """Its events and status: the skipped build reports the checks of the build it kept."""
+        import dagster as dg
+
+        run = instance.get_run_by_id(run_id)
+        events = [entry.dagster_event for entry in instance.all_logs(run_id)]
+        success = run is not None and run.status == dg.DagsterRunStatus.SUCCESS
+        return cls(run_id, success, [event for event in events if event is not None])
+
+
+def _build_decision(
+    settings: WarehouseSettings, instance: Any, full_refresh: bool
+) -> build_state.Decision:
+    """`build_state.skip_decision` for `build_marts`; a fingerprint that fails builds anyway."""
+    from orchestration.lib.automation import BUILD_JOB
+
+    try:
+        return build_state.skip_decision(
+            settings, instance, BUILD_JOB, full_refresh, _dbt_relations(settings)
+        )
+    except Exception as error:  # noqa: BLE001 - never skip on a doubt
+        return build_state.Decision(False, f"inputs not fingerprinted ({error})")
+
+
+def _dbt_relations(settings: WarehouseSettings) -> set[tuple[str, str]]:
+    """What dbt reads and writes (its catalog belongs to the fingerprint).
+
+    From the manifest the definitions were loaded with (not parsed again here).
+    """
+    from orchestration.lib.dlt_assets import load_manifest
+    from orchestration.lib.project import DBT_PROJECT_DIR, dbt_relations
+
+    return dbt_relations(load_manifest(DBT_PROJECT_DIR / "target" / "manifest.json"))
+
+
+def _record_if_built(
+    settings: WarehouseSettings,
+    result: Any,
+    check_descriptions: dict[str, str],
+    instance: Any,
+    decision: build_state.Decision,
+) -> None:
+    """After a build whose steps and blocking checks all passed: what it was built from.
+
+    The raw part is the one taken before the build (data loaded meanwhile builds next time).
+    """
+    built = collect_outcome([result], check_descriptions, instance)
+    if outcome_exit_code(built) != EXIT_OK or decision.raw_fingerprint is None:
+        return
+    project = build_state.project_fingerprint(settings, _dbt_relations(settings))
+    if project is not None:
+        state = build_state.BuildState(decision.raw_fingerprint, project, result.run_id)
+        build_state.record_build(settings, state)
 
 
 def _check_descriptions(defs: Any) -> dict[str, str]:
@@ -356,6 +437,8 @@ def summary(
     settings: WarehouseSettings | None = None,
 ) -> str:
     """What landed, what was set aside per source, what the checks said, what failed."""
+    from ingestion.settings import not_used_note
+    from ingestion.sources import disabled_sources
     from orchestration.lib.recovery import explain_lock_error
 
     settings = settings or WarehouseSettings.from_env()
@@ -377,7 +460,16 @@ def summary(
         outcome["checks_warned"],
         outcome["checks_failed"],
     )
-    lines.append(f"checks: {len(passed)} passed, {len(warned)} warned, {len(failed)} failed")
+    skipped = outcome.get("build_skipped")
+    if skipped:
+        lines.append(
+            f"build_marts: skipped, {skipped}: the marts, checks, report and docs are that "
+            f"run's (--full-refresh or {build_state.FORCE_BUILD_ENV}=1 builds anyway)"
+        )
+    lines.append(
+        f"checks: {len(passed)} passed, {len(warned)} warned, {len(failed)} failed"
+        + (" (in that run)" if skipped else "")
+    )
     for tag, entries in (("FAILED", failed), ("WARN", warned)):
         for entry in entries:
             detail = f" ({entry['counts']})" if entry["counts"] else ""
@@ -391,6 +483,7 @@ def summary(
         f"rejected records: {total:,}{f' ({by_source})' if by_source else ''}"
         f" (see raw_*.{REJECTS_TABLE}: source, location, reason)"
     )
+    lines.extend(f"source {not_used_note(name)}" for name in disabled_sources())
     for source, message in outcome["failed_sources"].items():
         lines.append(f"source FAILED: {source}: {message[:400]}")
         hint = explain_lock_error(message, str(settings.path))

@@ -106,7 +106,7 @@ def test_manifest_is_parsed_once_when_two_start_together(
     for thread in threads:
         thread.join()
     assert parses == [str(tmp_path / "a.duckdb")]
-    assert (folder / "target" / "warehouse_path.txt").read_text() == str(tmp_path / "a.duckdb")
+    assert (folder / "target" / "warehouse_path.txt").read_text() == "duckdb:a"
     project.dbt_project(settings)  # nothing changed: no parse
     assert len(parses) == 1
 

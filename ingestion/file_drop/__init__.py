@@ -13,7 +13,13 @@ from dlt.common.pipeline import LoadInfo
 from ingestion.file_drop.helpers import decode_csv, read_csv
 from ingestion.file_drop.settings import CSV_SUFFIXES, DATASET_NAME, PIPELINE_NAME, SOURCE_NAME
 from ingestion.files import list_new_files
-from ingestion.pipeline import column, make_pipeline, merge_resource, run_counted
+from ingestion.pipeline import (
+    column,
+    make_pipeline,
+    merge_resource,
+    run_counted,
+    table_only,
+)
 from ingestion.rejects import RecordRejected, mark_reject, reject_row
 from ingestion.settings import require_setting
 
@@ -66,6 +72,7 @@ def _csv_rows(table: str, folder_url: str) -> Iterator[Any]:
         else:
             yield from read_csv(text, file_url, table, counts)
         seen[file_url] = mtime
+    yield dlt.mark.materialize_table_schema()  # the table exists even before a file lands
     log.info(
         "%s.%s: %d loaded, %d set aside",
         SOURCE_NAME,
@@ -76,24 +83,23 @@ def _csv_rows(table: str, folder_url: str) -> Iterator[Any]:
 
 
 @dlt.source(name=SOURCE_NAME, section=SOURCE_NAME)
-def file_drop(surveys_url: str | None = None, licenses_url: str | None = None) -> list[Any]:
+def file_drop(
+    surveys_url: str | None = None, licenses_url: str | None = None, enabled: bool = True
+) -> list[Any]:
     """Survey answers and licenses from CSV folders (`SOURCES__FILE_DROP__SURVEYS_URL`, ...).
 
-    A folder that is not configured is skipped; naming neither is an error.
+    A folder that is not configured loads nothing and its table is created empty (a team
+    with Typeform and the license CSV has no survey drop); naming neither is an error unless
+    the drop is not used at all (`SOURCES__FILE_DROP__ENABLED=false`).
     """
-    if not surveys_url and not licenses_url:
+    if enabled and not surveys_url and not licenses_url:
         require_setting(SOURCE_NAME, None, "surveys_url", " (or licenses_url)")
     resources = []
     for table, url in (("survey_responses", surveys_url), ("licenses", licenses_url)):
-        if url:
-            resources.append(
-                merge_resource(
-                    _csv_rows(table, url),
-                    name=table,
-                    primary_key=_KEYS[table],
-                    columns=_COLUMNS[table],
-                )
-            )
+        data = _csv_rows(table, url) if enabled and url else table_only
+        resources.append(
+            merge_resource(data, name=table, primary_key=_KEYS[table], columns=_COLUMNS[table])
+        )
     return resources
 
 

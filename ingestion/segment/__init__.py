@@ -21,6 +21,7 @@ from ingestion.rejects import mark_reject
 from ingestion.segment.columnar import Prefetcher
 from ingestion.segment.helpers import (
     READ_ERRORS,
+    EventBatch,
     SeenIds,
     file_reject,
     read_lines,
@@ -48,12 +49,16 @@ def segment_events(
     bucket_url: str | None = dlt.config.value,
     batch_rows: int = BATCH_ROWS,
     max_rows_per_load: int | None = None,
+    enabled: bool = True,
 ) -> Any:
     """Every Segment message under `bucket_url`, each file read once, each messageId once.
 
     With `max_rows_per_load`, one run reads whole files until that many rows are taken and
-    leaves the rest for the next run (see `load`), which bounds the memory of one load.
+    leaves the rest for the next run (see `load`), which bounds the memory of one load. With
+    `enabled=False` (SOURCES__SEGMENT__ENABLED=false) only the empty table is created.
     """
+    if not enabled:
+        return events(None, batch_rows, max_rows_per_load)
     url: str = require_setting(
         SOURCE_NAME, bucket_url, "bucket_url", " (a folder path or fsspec URL)"
     )
@@ -75,7 +80,7 @@ def segment_events(
     columns={"_dlt_id": dlt_id_column()},  # made by `_with_row_ids`, hinted as dlt hints it
 )
 def events(
-    bucket_url: str, batch_rows: int = BATCH_ROWS, max_rows_per_load: int | None = None
+    bucket_url: str | None, batch_rows: int = BATCH_ROWS, max_rows_per_load: int | None = None
 ) -> Iterator[Any]:
     """Read new or replaced files only; the per-file cursor lives in the resource state.
 
@@ -94,7 +99,9 @@ def events(
     seen: dict[str, str] = state.setdefault("files", {})
     seen_ids = SeenIds()
     column_types = _column_types()
-    pending = list_new_files(bucket_url, EVENT_FILE_SUFFIXES, seen)
+    if not column_types:  # no table yet (empty bucket, source not used): create it empty
+        yield _with_row_ids(EventBatch().to_arrow())
+    pending = list_new_files(bucket_url, EVENT_FILE_SUFFIXES, seen) if bucket_url else []
     taken = 0
     bounds = timestamp_bounds()
     parser = Prefetcher([(file_url, fs_client) for file_url, _, fs_client in pending], bounds)
@@ -171,6 +178,7 @@ def load(
     *,
     max_rows_per_load: int | None = MAX_ROWS_PER_LOAD,
     row_counts: dict[str, int] | None = None,
+    enabled: bool = True,
 ) -> LoadInfo:
     """Load the events into the warehouse (config `SOURCES__SEGMENT__BUCKET_URL`).
 
@@ -180,7 +188,7 @@ def load(
     given, is filled with the rows per table summed over those loads. Returns the last load's
     info.
     """
-    kwargs: dict[str, Any] = {"max_rows_per_load": max_rows_per_load}
+    kwargs: dict[str, Any] = {"max_rows_per_load": max_rows_per_load, "enabled": enabled}
     if bucket_url:
         kwargs["bucket_url"] = bucket_url
     pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME, dict(DUCKDB_CONFIG))

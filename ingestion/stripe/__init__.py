@@ -9,7 +9,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from ingestion.api import DEFAULT_MAX_PAGES, FetchProblems, guarded_pages, run_api_load
-from ingestion.pipeline import make_pipeline, merge_resource
+from ingestion.pipeline import make_pipeline, merge_resource, with_table
 from ingestion.settings import MissingSettingError, require_setting
 from ingestion.stripe.helpers import iter_list, make_api
 from ingestion.stripe.settings import (
@@ -31,19 +31,24 @@ def stripe_source(
     api_key: str | None = dlt.secrets.value,
     max_pages: int = DEFAULT_MAX_PAGES,
     problems: Any = None,
+    enabled: bool = True,
 ) -> list[Any]:
     """Full re-read of both lists each run: they are small and Stripe has no updated cursor.
 
     `max_pages` (SOURCES__STRIPE__MAX_PAGES) bounds the pages of one list per run; `problems`
     (a FetchProblems, given by `load`) lets a list that breaks mid-way keep its fetched pages.
+    With `enabled=False` (SOURCES__STRIPE__ENABLED=false: licenses come from the CSV drop) no
+    key is needed and the tables are only created, empty.
     """
-    require_setting(SOURCE_NAME, api_key, "api_key")
-    api = make_api(base_url.rstrip("/"), str(api_key), int(max_pages))
+    if enabled:
+        require_setting(SOURCE_NAME, api_key, "api_key")
+        api = make_api(base_url.rstrip("/"), str(api_key), int(max_pages))
     failures = problems if isinstance(problems, FetchProblems) else None
 
     def listed(resource: str) -> Any:
         def rows() -> Iterator[Any]:
-            yield from guarded_pages(iter_list(api, resource, RESOURCES[resource]), failures)
+            pages = iter_list(api, resource, RESOURCES[resource]) if enabled else iter(())
+            yield from with_table(guarded_pages(pages, failures))
 
         nested = (
             {("items", "data"): {"columns": ITEM_COLUMNS, "parent_table_name": "subscriptions"}}

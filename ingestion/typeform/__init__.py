@@ -10,7 +10,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from ingestion.api import DEFAULT_MAX_PAGES, FetchProblems, run_api_load
-from ingestion.pipeline import make_pipeline, merge_resource
+from ingestion.pipeline import make_pipeline, merge_resource, table_only, with_table
 from ingestion.settings import MissingSettingError, require_setting
 from ingestion.typeform.helpers import flatten_response, iter_responses, make_api
 from ingestion.typeform.settings import (
@@ -35,11 +35,18 @@ def typeform_responses(
     comment_ref: str = "nps_comment",
     survey: str = "nps",
     max_pages: int = DEFAULT_MAX_PAGES,
+    enabled: bool = True,
 ) -> Any:
     """Responses of one form; which answer is the score and which the comment is set by ref.
 
-    `max_pages` (SOURCES__TYPEFORM__MAX_PAGES) bounds the pages read per run.
+    `max_pages` (SOURCES__TYPEFORM__MAX_PAGES) bounds the pages read per run. With
+    `enabled=False` (SOURCES__TYPEFORM__ENABLED=false: surveys come from the CSV drop) no
+    setting is needed and the table is only created, empty.
     """
+    if not enabled:
+        return merge_resource(
+            table_only, name=TABLE_NAME, primary_key="response_id", columns=COLUMNS
+        )
     require_setting(SOURCE_NAME, form_id, "form_id")
     require_setting(SOURCE_NAME, access_token, "access_token")
     if survey not in SCORE_RANGES:
@@ -61,7 +68,7 @@ def typeform_responses(
         ),
     ) -> Iterator[Any]:
         """Ask only for responses since the newest one loaded (reject rows have no cursor)."""
-        yield from iter_responses(api, form, submitted_at.last_value, clean)
+        yield from with_table(iter_responses(api, form, submitted_at.last_value, clean))
 
     return merge_resource(responses, name=TABLE_NAME, primary_key="response_id", columns=COLUMNS)
 

@@ -10,7 +10,7 @@ import dlt
 from dlt.common.pipeline import LoadInfo
 
 from ingestion.api import DEFAULT_MAX_PAGES, FetchProblems, guarded_pages, run_api_load
-from ingestion.pipeline import make_pipeline, merge_resource
+from ingestion.pipeline import make_pipeline, merge_resource, with_table
 from ingestion.settings import MissingSettingError, require_setting
 from ingestion.zendesk.helpers import cursor_list, incremental_tickets, make_api
 from ingestion.zendesk.settings import (
@@ -34,21 +34,24 @@ def zendesk_support(
     oauth_token: str | None = dlt.secrets.value,
     max_pages: int = DEFAULT_MAX_PAGES,
     problems: Any = None,
+    enabled: bool = True,
 ) -> Sequence[Any]:
     """Zendesk resources; `base_url` (tests, proxies) or `subdomain` picks the account.
 
     `max_pages` (SOURCES__ZENDESK__MAX_PAGES) bounds the pages one resource reads per run.
     `problems` (a FetchProblems, given by `load`) collects a resource's failure after the
-    pages it fetched; without it the failure raises inside the extract.
+    pages it fetched; without it the failure raises inside the extract. With `enabled=False`
+    (SOURCES__ZENDESK__ENABLED=false) no setting is needed and the tables are only created.
     """
-    if not base_url:
-        require_setting(SOURCE_NAME, subdomain, "subdomain", " (or set BASE_URL instead)")
-        base_url = f"https://{subdomain}.zendesk.com"
-    if not oauth_token:
-        hint = " (or set SOURCES__ZENDESK__OAUTH_TOKEN instead of email and api_token)"
-        require_setting(SOURCE_NAME, email, "email", hint)
-        require_setting(SOURCE_NAME, api_token, "api_token", hint)
-    api = make_api(base_url.rstrip("/"), email, api_token, oauth_token, int(max_pages))
+    if enabled:
+        if not base_url:
+            require_setting(SOURCE_NAME, subdomain, "subdomain", " (or set BASE_URL instead)")
+            base_url = f"https://{subdomain}.zendesk.com"
+        if not oauth_token:
+            hint = " (or set SOURCES__ZENDESK__OAUTH_TOKEN instead of email and api_token)"
+            require_setting(SOURCE_NAME, email, "email", hint)
+            require_setting(SOURCE_NAME, api_token, "api_token", hint)
+        api = make_api(str(base_url).rstrip("/"), email, api_token, oauth_token, int(max_pages))
     failures = problems if isinstance(problems, FetchProblems) else None
 
     def tickets(
@@ -67,11 +70,13 @@ def zendesk_support(
         Rejected rows carry no updated_at, hence `include` for a missing cursor value.
         """
         start = updated_at.last_value or START_OF_TIME
-        yield from guarded_pages(incremental_tickets(api, int(start.timestamp())), failures)
+        pages = incremental_tickets(api, int(start.timestamp())) if enabled else iter(())
+        yield from with_table(guarded_pages(pages, failures))
 
     def listed(resource: str) -> Any:
         def rows() -> Iterator[Any]:
-            yield from guarded_pages(cursor_list(api, resource), failures)
+            pages = cursor_list(api, resource) if enabled else iter(())
+            yield from with_table(guarded_pages(pages, failures))
 
         return merge_resource(rows, name=resource, primary_key="id", columns=COLUMNS[resource])
 

@@ -14,7 +14,7 @@ import dagster as dg
 
 from ingestion.api import CredentialRejectedError
 from ingestion.rejects import REJECTS_TABLE
-from ingestion.settings import WarehouseSettings
+from ingestion.settings import WarehouseSettings, not_used_note
 from ingestion.sources import SourceSystem
 from orchestration.lib.project import OWNERS, WAREHOUSE_POOL
 
@@ -85,14 +85,20 @@ def build_source_assets(
         except CredentialRejectedError as error:
             # A refused credential cannot succeed on retry: fail now, naming the setting.
             raise dg.Failure(description=str(error), allow_retries=False) from error
-        context.log.info(
-            f"{system.name}: {sum(result.rows.values()):,} rows loaded, "
-            f"{result.rejected:,} set aside in {system.dataset}.{REJECTS_TABLE}, "
-            f"{result.seconds:.1f}s"
-        )
+        if result.enabled:
+            context.log.info(
+                f"{system.name}: {sum(result.rows.values()):,} rows loaded, "
+                f"{result.rejected:,} set aside in {system.dataset}.{REJECTS_TABLE}, "
+                f"{result.seconds:.1f}s"
+            )
+        else:
+            context.log.info(f"{not_used_note(system.name)}; its tables exist empty")
         for spec in specs:
             table = spec.key.path[-1]
-            metadata: dict[str, Any] = {"dagster/duration_seconds": round(result.seconds, 2)}
+            metadata: dict[str, Any] = {
+                "dagster/duration_seconds": round(result.seconds, 2),
+                "source_used": result.enabled,
+            }
             if table == REJECTS_TABLE:
                 metadata["rows_rejected"] = result.rejected
             elif not table.startswith("_dlt"):

@@ -7,6 +7,7 @@ from datetime import timedelta
 
 import dagster as dg
 
+from ingestion.settings import ENABLED_SETTING, env_var_name
 from ingestion.sources import SOURCE_SYSTEMS
 
 # How old each layer may be before its freshness check fails: API sources load hourly, files
@@ -27,6 +28,8 @@ def freshness_checks(all_keys: list[dg.AssetKey]) -> list[dg.AssetChecksDefiniti
     hourly: list[dg.AssetKey] = []
     daily_sources: list[dg.AssetKey] = []
     for system in SOURCE_SYSTEMS:
+        if not system.enabled():  # a source the team does not use is never stale
+            continue
         keys = [dg.AssetKey([system.dataset, table]) for table in system.tables]
         (hourly if system.api else daily_sources).extend(keys)
     marts = [key for key in all_keys if key.path[0] == "marts"]
@@ -45,6 +48,35 @@ def freshness_checks(all_keys: list[dg.AssetKey]) -> list[dg.AssetChecksDefiniti
         ]
 
 
+def not_used_checks() -> list[dg.AssetChecksDefinition]:
+    """In place of the freshness check of each raw table of a source the team does not use.
+
+    Same check name, so the UI and the summary show the table's freshness as "not used"
+    instead of stale or missing; it always passes and names the setting that switched it off.
+    """
+    checks: list[dg.AssetChecksDefinition] = []
+    for system in SOURCE_SYSTEMS:
+        if system.enabled():
+            continue
+        setting = f"{env_var_name(system.name, ENABLED_SETTING)}=false"
+        for table in system.tables:
+            checks.append(_not_used_check(dg.AssetKey([system.dataset, table]), setting))
+    return checks
+
+
+def _not_used_check(key: dg.AssetKey, setting: str) -> dg.AssetChecksDefinition:
+    """One passing `freshness_check` on `key` saying the source is not used."""
+    description = f"Not used ({setting}): no freshness expected."
+
+    @dg.asset_check(asset=key, name="freshness_check", description=description)
+    def _check() -> dg.AssetCheckResult:
+        return dg.AssetCheckResult(
+            passed=True, description=description, metadata={"source_used": False}
+        )
+
+    return _check
+
+
 def with_freshness(defs: dg.Definitions) -> dg.Definitions:
     """Add the freshness checks and the sensor that evaluates them between runs."""
     checks = freshness_checks(list(defs.resolve_all_asset_keys()))
@@ -53,4 +85,5 @@ def with_freshness(defs: dg.Definitions) -> dg.Definitions:
         sensor = dg.build_sensor_for_freshness_checks(
             freshness_checks=checks, default_status=dg.DefaultSensorStatus.RUNNING
         )
-    return dg.Definitions.merge(defs, dg.Definitions(asset_checks=checks, sensors=[sensor]))
+    extra = dg.Definitions(asset_checks=[*checks, *not_used_checks()], sensors=[sensor])
+    return dg.Definitions.merge(defs, extra)

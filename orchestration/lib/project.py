@@ -132,13 +132,18 @@ def dbt_process_env(settings: WarehouseSettings) -> AbstractContextManager[None]
 
 
 def warehouse_identity(settings: WarehouseSettings) -> str:
-    """What a parsed manifest is bound to: the DuckDB file, or the PostgreSQL database."""
+    """What a parsed manifest is bound to: the DuckDB database name, or the PostgreSQL database.
+
+    dbt-duckdb names the database after the file's stem and the manifest holds no other trace
+    of the file, so a manifest parsed for `a/warehouse.duckdb` serves `b/warehouse.duckdb`
+    (a new run folder, a test's warehouse) without parsing again.
+    """
     if settings.engine == "postgres":
         server = settings.server
         return f"postgres:{server.host}:{server.port or 5432}/{server.database}"
     if settings.engine == "spark":
         return f"spark:{settings.spark_bucket_url}"
-    return str(settings.path)
+    return f"duckdb:{settings.path.stem}"
 
 
 def _manifest_is_current(project: DbtProject, stamp: Path, identity: str) -> bool:
@@ -204,6 +209,7 @@ CATALOG_SQL = (
     "and t.table_catalog = c.table_catalog "
     "where c.table_schema not in ('information_schema', 'pg_catalog') "
     "and c.table_schema not like 'raw\\_%\\_staging' escape '\\' "  # dlt's, not dbt's
+    "and c.table_schema <> 'productops' "  # the runner's own (orchestration/lib/build_state)
     "order by 1, 2, 5"
 )
 

@@ -1,3 +1,4 @@
+{{ config(pre_hook="{{ hash_joins_on_postgres() }}") }}
 -- Ordered funnels from the seeds funnels / funnel_steps (docs/metrics.md, "Usage depth"). A user
 -- enters at their first step-1 event over all time (t1); they reach step k when they have
 -- events of steps 2..k at t1 <= t2 <= ... <= tk < t1 + window. Taking, step after step, the

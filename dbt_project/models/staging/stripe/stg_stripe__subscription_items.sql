@@ -4,8 +4,11 @@ with
 
 source as (
 
-    select * from {{ source('raw_stripe', 'subscriptions__items__data') }}
-    where {{ dlt_completed_child_rows('raw_stripe', 'subscriptions') }}
+    {{ dlt_child_rows('raw_stripe', 'subscriptions__items__data', 'subscriptions', {
+        'id': 'string', '_dlt_parent_id': 'string', 'quantity': 'bigint',
+        'price__id': 'string', 'price__product': 'string', 'price__unit_amount': 'bigint',
+        'price__currency': 'string', 'price__recurring__interval': 'string'
+    }) }}
 
 ),
 

@@ -2,8 +2,9 @@ with
 
 source as (
 
-    select * from {{ source('raw_zendesk', 'tickets__tags') }}
-    where {{ dlt_completed_child_rows('raw_zendesk', 'tickets') }}
+    {{ dlt_child_rows('raw_zendesk', 'tickets__tags', 'tickets', {
+        '_dlt_parent_id': 'string', 'value': 'string', '_dlt_list_idx': 'bigint'
+    }) }}
 
 ),
 
