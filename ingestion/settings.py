@@ -279,7 +279,7 @@ def require_setting(source: str, value: Any, setting: str, hint: str = "") -> An
         raise MissingSettingError(
             f"{source}: missing setting '{setting}': set {env_var_name(source, setting)} or "
             f"`{setting}` under [sources.{source}] in .dlt/secrets.toml or config.toml{hint}. "
-            f"Not using {source}? Set {env_var_name(source, ENABLED_SETTING)}=false "
+            f"Not using {source}? Set {switched_off(source)} "
             f"(`{ENABLED_SETTING} = false` under [sources.{source}])."
         )
     return value
@@ -312,4 +312,9 @@ def source_enabled(source: str) -> bool:
 
 def not_used_note(source: str) -> str:
     """One line saying a source is switched off, and by which setting."""
-    return f"{source}: not used ({env_var_name(source, ENABLED_SETTING)}=false), nothing loaded"
+    return f"{source}: not used ({switched_off(source)}), nothing loaded"
+
+
+def switched_off(source: str) -> str:
+    """The setting, as an environment variable, that says a source is not used."""
+    return f"{env_var_name(source, ENABLED_SETTING)}=false"

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from ingestion.settings import ENABLED_SETTING, env_var_name
+from ingestion.settings import switched_off
 from ingestion.sources import SOURCE_SYSTEMS
 
 # How old each layer may be before its freshness check fails: API sources load hourly, files
@@ -58,7 +58,7 @@ def not_used_checks() -> list[dg.AssetChecksDefinition]:
     for system in SOURCE_SYSTEMS:
         if system.enabled():
             continue
-        setting = f"{env_var_name(system.name, ENABLED_SETTING)}=false"
+        setting = switched_off(system.name)
         for table in system.tables:
             checks.append(_not_used_check(dg.AssetKey([system.dataset, table]), setting))
     return checks

@@ -67,11 +67,10 @@ import dagster as dg
 
 from ingestion.plausibility import max_future_skew
 from ingestion.settings import (
-    ENABLED_SETTING,
     PROJECT_ROOT,
     WarehouseSettings,
-    env_var_name,
     postgres_url,
+    switched_off,
     warehouse_engine,
     warehouse_path,
 )
@@ -1107,7 +1106,7 @@ def build_gx_check(
     def _check(context) -> dg.AssetCheckResult:  # noqa: ANN001
         unused = unused_source_of(suite)
         if unused is not None:  # its tables are empty on purpose: nothing to validate
-            note = f"not used ({env_var_name(unused, ENABLED_SETTING)}=false): not validated"
+            note = f"not used ({switched_off(unused)}): not validated"
             context.log.info(f"{suite.table}: {note}")
             return dg.AssetCheckResult(
                 passed=True, description=note, metadata={"source_used": False}
