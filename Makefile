@@ -33,9 +33,11 @@ run: install-run $(if $(filter spark,$(WAREHOUSE)),java)
 	$(BIN)/python -m demo.run --scale $(SCALE)
 
 ## The whole test suite, slow end-to-end tests included, on DuckDB and on a throwaway
-## PostgreSQL server (installed from Debian's packages when missing).
+## PostgreSQL server (installed from Debian's packages when missing). Two processes, one test
+## file at a time each, slowest files first (docs/testing.md); TEST_WORKERS=0 runs in one.
+TEST_WORKERS ?= 2
 test: install postgres-server java
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
 
 ## Everything but the tests marked slow.
 test-fast: install

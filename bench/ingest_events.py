@@ -22,8 +22,9 @@ runs, each in its own child process so that peak memory is that run's alone:
 - `loader_base` (with `--base PATH`): the loader of another copy of the project (e.g.
   `git archive HEAD ingestion | tar -x -C PATH`), for a before/after of code in one run.
 
-Prints wall and CPU seconds, rows/s, peak RSS and the ratios to the baseline (by wall and by
-CPU time: on a busy machine CPU time is the steadier of the two), and writes the figures
+Prints wall and CPU seconds, rows/s, peak RSS, the wall time of each dlt step of a loader's
+last load (extract, normalize, load) and the ratios to the baseline (by wall and by CPU time:
+on a busy machine CPU time is the steadier of the two), and writes the figures
 to `bench/results/ingest_events-<N>-<timestamp>.json` (git-ignored).
 """
 
@@ -41,6 +42,7 @@ import sys
 import tempfile
 import time
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -177,8 +179,14 @@ def run_loader(
             return source
 
         segment.segment_events = merged  # type: ignore[assignment]
-    segment.load(str(folder))
-    return {}
+    info = segment.load(str(folder))
+    trace = info.pipeline.last_trace  # type: ignore[attr-defined]
+    steps = {  # the last dlt load's steps (wall s): where the loader's time goes
+        step.step: round((step.finished_at - step.started_at).total_seconds(), 2)
+        for step in (trace.steps if trace else [])
+        if step.finished_at
+    }
+    return {"steps": steps}
 
 
 def run_baseline(folder: Path, work: Path) -> dict[str, Any]:
@@ -275,6 +283,10 @@ def _print_round(runs: dict[str, dict[str, Any]]) -> None:
             f"{kind:<14}{run.get('rows') or 0:>12,}{run['seconds']:>9.1f}{run['cpu_seconds']:>8.1f}"
             f"{run['rows_per_second'] or 0:>10,}{run['peak_rss_mb']:>9.0f}{run['exit_code']:>6}"
         )
+    for kind, run in runs.items():
+        if run.get("steps"):
+            steps = ", ".join(f"{step} {seconds}" for step, seconds in run["steps"].items())
+            print(f"{kind} dlt steps (wall s, last load): {steps}")
     staging = runs.get("staging", {})
     if "model_seconds" in staging:
         print(
@@ -315,7 +327,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     if args.child:
-        runners = {
+        runners: dict[str, Callable[[Path, Path], dict[str, Any]]] = {
             "loader": run_loader,
             "baseline": run_baseline,
             "staging": run_staging,

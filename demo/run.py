@@ -98,7 +98,15 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--scale", type=float, default=float(os.environ.get("SCALE", "1")))
     parser.add_argument("--seed", type=int, default=int(os.environ.get("SEED", "42")))
     parser.add_argument("--data", type=Path, default=DEFAULT_DATA_DIR, help="sample world folder")
-    parser.add_argument("--page-size", type=int, default=100, help="sandbox page size")
+    parser.add_argument(
+        "--page-size",
+        type=int,
+        default=1000,
+        help=(
+            "largest page the sandbox serves (default 1000: each API's own maximum applies, "
+            "100 for Zendesk's and Stripe's lists, 1000 for Zendesk's export and Typeform)"
+        ),
+    )
     parser.add_argument("--port", type=int, default=0, help="sandbox port (default: any free)")
     parser.add_argument(
         "--end-date",

@@ -13,6 +13,7 @@ the other sources loaded (docs/architecture.md, "Which marts wait for which sour
 from __future__ import annotations
 
 import argparse
+import functools
 import os
 import sys
 import time
@@ -253,12 +254,22 @@ def _build_decision(
 def _dbt_relations(settings: WarehouseSettings) -> set[tuple[str, str]]:
     """What dbt reads and writes (its catalog belongs to the fingerprint).
 
-    From the manifest the definitions were loaded with (not parsed again here).
+    From the manifest the definitions were loaded with (not parsed again here), read once
+    per version of the file: the build's decision and its record ask for the same set.
     """
-    from orchestration.lib.dlt_assets import load_manifest
-    from orchestration.lib.project import DBT_PROJECT_DIR, dbt_relations
+    from orchestration.lib.project import DBT_PROJECT_DIR
 
-    return dbt_relations(load_manifest(DBT_PROJECT_DIR / "target" / "manifest.json"))
+    path = DBT_PROJECT_DIR / "target" / "manifest.json"
+    return set(_manifest_relations(str(path), path.stat().st_mtime_ns))
+
+
+@functools.lru_cache(maxsize=2)
+def _manifest_relations(path: str, _mtime_ns: int) -> frozenset[tuple[str, str]]:
+    """`project.dbt_relations` of the manifest at `path` as it was at that modification time."""
+    from orchestration.lib.dlt_assets import load_manifest
+    from orchestration.lib.project import dbt_relations
+
+    return frozenset(dbt_relations(load_manifest(path)))
 
 
 def _record_if_built(

@@ -5,6 +5,7 @@ Every test gets its own warehouse file, never the project's.
 
 from __future__ import annotations
 
+import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,6 +21,32 @@ from tools.pg_cluster import Cluster
 
 if TYPE_CHECKING:
     import dagster as dg
+
+# pytest-xdist starts its workers (`make test`) with `python -c`, whose main module has no
+# __file__: pyspark, imported by Great Expectations when installed, then takes the worker for a
+# doctest run and exits (SystemExit 0 inside the first GX test). Name it like a script.
+if sys.modules["__main__"].__spec__ is None and not hasattr(sys.modules["__main__"], "__file__"):
+    sys.modules["__main__"].__file__ = "pytest-xdist-worker"
+
+
+# The slowest files, longest first (the CI log's `--durations` list). They start first, so that
+# `make test`'s two processes (pytest-xdist, one file at a time each) do not end with one
+# process still running a 7-minute file while the other has finished.
+SLOWEST_FIRST = (
+    "test_spark_engine.py",
+    "test_end_to_end.py",
+    "test_build_skip.py",
+    "test_any_source.py",
+    "test_crash_recovery.py",
+    "test_run_own_data.py",
+    "test_concurrency.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Run the files of SLOWEST_FIRST before all others; each file's tests keep their order."""
+    rank = {name: place for place, name in enumerate(SLOWEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FIRST)))
 
 
 @pytest.fixture

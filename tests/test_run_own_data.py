@@ -119,6 +119,13 @@ def test_old_dbt_target_folders_are_pruned(tmp_path: Path, monkeypatch: pytest.M
         "compiled",
         *[f"productops_dbt-run{i}-abc" for i in range(3, 8)],
     ]
+    # A folder another process's build wrote to just now stays, whatever its rank.
+    busy = target / "productops_dbt-run0-abc"
+    busy.mkdir()
+    (busy / "manifest.json").write_text("{}")
+    os.utime(busy, (1_000_000, 1_000_000))
+    assert project.prune_dbt_targets(keep=5) == []
+    assert busy.is_dir()
 
 
 def _dead_token() -> str:

@@ -12,6 +12,7 @@ import fsspec
 import numpy as np
 import pyarrow as pa
 from dlt.common.pipeline import LoadInfo
+from dlt.common.schema.typing import C_DLT_ID, C_DLT_LOAD_ID
 from dlt.common.schema.utils import dlt_id_column
 
 from ingestion.files import list_new_files
@@ -145,20 +146,43 @@ def events(
 
 
 def _with_row_ids(table: pa.Table) -> pa.Table:
-    """`table` with the `_dlt_id` column dlt's normalizer would add, made in bulk.
+    """`table` with dlt's `_dlt_id` column, and a `_dlt_load_id` column for dlt to fill.
 
-    Each id is 16 random bytes in base64 without padding, as dlt makes them one by one
-    (about a second per million rows). Encoded in blocks of 18 bytes (the 16 and two zero
-    bytes), every id is the first 22 of its block's 24 characters.
+    `_dlt_id` has the shape dlt's normalizer gives it (22 base64 characters, as for 16
+    bytes), made in bulk: 16 characters from 12 random bytes shared by the batch, then the
+    row's number in the batch in 6 base64 digits (`_BATCH_ROWS_LIMIT`). Unique as dlt's own
+    (96 random bits per batch of rows), but the shared part costs the warehouse's string
+    compression half as much as 22 random characters a row (0.3 CPU-s and 15 MB per million
+    rows).
+
+    dlt's extract puts a batch's columns in the table's order and then sets `_dlt_load_id`:
+    in that column's place when the batch has one, else at the end, after the unknown
+    fields: normalize then finds the file's columns out of order and rewrites every row
+    (about a CPU second per million rows). With the placeholder, which dlt replaces
+    (`add_dlt_load_id`, set by `make_pipeline`), the file is loaded as extracted.
     """
     count = table.num_rows
-    blocks = np.zeros((count, 18), dtype=np.uint8)
-    blocks[:, :16] = np.frombuffer(os.urandom(16 * count), dtype=np.uint8).reshape(count, 16)
-    encoded = np.frombuffer(base64.b64encode(blocks.tobytes()), dtype=np.uint8)
-    text = encoded.reshape(count, 24)[:, :22].tobytes()
+    if count > _BATCH_ROWS_LIMIT:
+        raise ValueError(f"a batch of {count:,} rows is over {_BATCH_ROWS_LIMIT:,} (row ids)")
+    text = np.empty((count, 22), dtype=np.uint8)
+    text[:, :16] = np.frombuffer(base64.b64encode(os.urandom(12)), dtype=np.uint8)
+    rows = np.arange(count, dtype=np.int64)
+    for place in range(6):  # the row number, most significant digit first
+        text[:, 21 - place] = _BASE64[(rows >> (6 * place)) & 63]
     offsets = np.arange(0, 22 * count + 1, 22, dtype=np.int32)
-    ids = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text))
-    return table.append_column(pa.field("_dlt_id", pa.string(), nullable=False), ids)
+    ids = pa.StringArray.from_buffers(count, pa.py_buffer(offsets), pa.py_buffer(text.tobytes()))
+    load_ids = pa.DictionaryArray.from_arrays(
+        pa.array(np.zeros(count, dtype=np.int8)), pa.array([""], type=pa.string())
+    )
+    table = table.append_column(pa.field(C_DLT_ID, pa.string(), nullable=False), ids)
+    table = table.append_column(pa.field(C_DLT_LOAD_ID, load_ids.type, nullable=False), load_ids)
+    return table
+
+
+_BASE64 = np.frombuffer(
+    b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/", dtype=np.uint8
+)
+_BATCH_ROWS_LIMIT = 64**6  # the row numbers six base64 digits hold
 
 
 def _column_types() -> dict[str, str]:

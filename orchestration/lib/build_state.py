@@ -18,7 +18,8 @@ runs (a stale mart is far worse than a slow run):
   (`_dlt_load_id`, `_dlt_id`: the API loaders write a new load every run even when nothing
   changed) and without loader bookkeeping no model or suite reads (Zendesk's `version_order`),
   but with whether the row's load completed, child-table rows with their parent row's
-  content, the dbt project's files, dbt's and the adapter's versions, the dbt settings and
+  content; the append-only events by their loads instead (id, rows, completed), not row by
+  row; the dbt project's files, dbt's and the adapter's versions, the dbt settings and
   the catalog (`project.dbt_inputs_fingerprint`), the suites in expectations/ and the code
   under orchestration/ (checks, Python marts, report, publishing).
 """
@@ -33,6 +34,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ingestion.dlt_loads import completed_loads
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
 from ingestion.zendesk.settings import VERSION_COLUMN as ZENDESK_VERSION_COLUMN
 
@@ -48,6 +50,10 @@ CODE_SUFFIXES = (".py", ".json", ".yml", ".yaml")
 PACKAGES = ("great-expectations", "dagster", "dagster-dbt", "duckdb", "scipy")
 # Settings that say where a build writes what people read.
 OUTPUT_SETTINGS = ("MARTS_PATH", "REPORTS_DIR", "GX_DOCS_DIR")
+# Tables a loader only appends to, each load's rows written once and never changed (the
+# events: a re-delivered message is a new row of a new load): their loads (id, rows, whether
+# completed) say what changed, without hashing every row of the whole history each run.
+APPEND_ONLY_TABLES = frozenset({("raw_segment", "events")})
 # dlt's bookkeeping tables: their changes show in the rows' completed-load flags.
 DLT_TABLES = ("_dlt_loads", "_dlt_pipeline_state", "_dlt_version")
 # A loader's own bookkeeping columns, read by no model or suite: Zendesk's merge sort key
@@ -108,10 +114,7 @@ def _row_sql(
     parts = [f"{alias}.{_quote(c)}" for c in kept]
     source = f"{_quote(dataset)}.{_quote(table)} as {alias}"
     if "_dlt_load_id" in columns and completed:
-        parts.append(
-            f"{alias}._dlt_load_id in (select load_id from {_quote(dataset)}._dlt_loads "
-            "where status = 0)"
-        )
+        parts.append(f"{alias}._dlt_load_id in ({completed_loads(dataset)})")
     elif "_dlt_parent_id" in columns:
         segments = table.split("__")
         parent = next(
@@ -147,13 +150,27 @@ def raw_fingerprint(settings: WarehouseSettings) -> str | None:
             for table in sorted(tables):
                 if table in DLT_TABLES:
                     continue
+                columns = ",".join(tables[table])
+                if (dataset, table) in APPEND_ONLY_TABLES and "_dlt_load_id" in tables[table]:
+                    digest.update(f"{dataset}.{table}({columns}):\n".encode())
+                    for load in con.execute(_loads_sql(dataset, table, completed)).fetchall():
+                        digest.update(f"  {load}\n".encode())
+                    continue
                 source, row = _row_sql(dataset, table, tables, "t", completed)
                 count, total = con.execute(
                     f"select count(*), coalesce(sum({row}), 0) from {source}"
                 ).fetchone() or (0, 0)
-                columns = ",".join(tables[table])
                 digest.update(f"{dataset}.{table}({columns}): {count} {total}\n".encode())
     return digest.hexdigest()
+
+
+def _loads_sql(dataset: str, table: str, completed: bool) -> str:
+    """Rows per load of an append-only table, and whether each load completed."""
+    done = f"_dlt_load_id in ({completed_loads(dataset)})" if completed else "false"
+    return (
+        f"select _dlt_load_id, count(*), {done} from {_quote(dataset)}.{_quote(table)} "
+        "group by _dlt_load_id order by _dlt_load_id"
+    )
 
 
 def _code_digest(files: Iterable[Path]) -> str:

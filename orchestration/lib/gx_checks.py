@@ -65,6 +65,7 @@ from typing import TYPE_CHECKING, Any, Literal
 
 import dagster as dg
 
+from ingestion.dlt_loads import completed_loads
 from ingestion.plausibility import max_future_skew
 from ingestion.settings import (
     PROJECT_ROOT,
@@ -402,8 +403,7 @@ def new_loads_query(suite: Suite) -> str | None:
     dataset = suite.table.split(".")[0]
     built_schema, built_table = built.split(".")
     return (
-        f"select load_id from {_quote(dataset)}._dlt_loads where status = 0"
-        " and load_id not in (select distinct dlt_load_id"
+        f"{completed_loads(dataset)} and load_id not in (select distinct dlt_load_id"
         f" from {_quote(built_schema)}.{_quote(built_table)} where dlt_load_id is not null)"
         " order by load_id"
     )
@@ -430,8 +430,7 @@ def _in_loads(load_ids: list[str]) -> str:
 
 def _completed(suite: Suite) -> str:
     """Rows of completed loads only (a crashed load's rows count nowhere)."""
-    dataset = _quote(suite.table.split(".")[0])
-    return f"_dlt_load_id in (select load_id from {dataset}._dlt_loads where status = 0)"
+    return f"_dlt_load_id in ({completed_loads(suite.table.split('.')[0])})"
 
 
 def _key_rows(suite: Suite, table: str, key: list[str], new_rows: str) -> str:

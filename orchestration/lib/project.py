@@ -5,8 +5,9 @@ from __future__ import annotations
 import os
 import shutil
 import sys
+import time
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from functools import cached_property
 from importlib.metadata import version
 from pathlib import Path
@@ -27,6 +28,8 @@ OWNERS = ["team:data-engineering"]
 WAREHOUSE_POOL = "warehouse"
 # dagster-dbt gives each `dbt build` its own target folder (11-13 MB); keep the newest few.
 DBT_TARGETS_KEPT = 5
+# A dbt target folder written to this recently may belong to a build still running elsewhere.
+DBT_TARGET_BUSY_SECONDS = 3600.0
 ENV_FILE = PROJECT_ROOT / ".env"
 # Longest wait for another process that is parsing the dbt project (a parse takes ~10 s).
 PREPARE_LOCK_SECONDS = 600
@@ -92,16 +95,33 @@ def warehouse_settings() -> WarehouseSettings:
     return WarehouseSettings.from_env()
 
 
-def prune_dbt_targets(keep: int = DBT_TARGETS_KEPT) -> list[Path]:
-    """Delete all but the newest `keep` per-run dbt target folders; return what was deleted."""
+def prune_dbt_targets(
+    keep: int = DBT_TARGETS_KEPT, busy_seconds: float = DBT_TARGET_BUSY_SECONDS
+) -> list[Path]:
+    """Delete all but the newest `keep` per-run dbt target folders; return what was deleted.
+
+    A folder written to in the last `busy_seconds` (itself or a file or folder directly in it)
+    is kept whatever its rank: another run's `dbt build` (a schedule beside a manual run, a
+    second test process) may still be writing or reading it.
+    """
     target = DBT_PROJECT_DIR / "target"
     if not target.is_dir():
         return []
     runs = [p for p in target.iterdir() if p.is_dir() and p.name.startswith("productops_dbt-")]
     runs.sort(key=lambda p: p.stat().st_mtime, reverse=True)
-    for old in runs[keep:]:
-        shutil.rmtree(old, ignore_errors=True)
-    return runs[keep:]
+    now = time.time()
+    old = [p for p in runs[keep:] if now - _last_written(p) > busy_seconds]
+    for folder in old:
+        shutil.rmtree(folder, ignore_errors=True)
+    return old
+
+
+def _last_written(folder: Path) -> float:
+    """The newest modification time of `folder` and the entries directly in it."""
+    times = [folder.stat().st_mtime]
+    with suppress(OSError):
+        times += [entry.stat().st_mtime for entry in folder.iterdir()]
+    return max(times)
 
 
 @contextmanager

@@ -11,6 +11,7 @@ missing otherwise.
 from __future__ import annotations
 
 import html
+import json
 import math
 import os
 import shutil
@@ -977,9 +978,18 @@ def publish_dbt_docs(
 
 
 def publish_dbt_docs_if_changed(
-    directory: Path | None = None, settings: WarehouseSettings | None = None
+    directory: Path | None = None,
+    settings: WarehouseSettings | None = None,
+    built_in: Path | None = None,
 ) -> tuple[Path, bool]:
-    """`publish_dbt_docs`, also saying whether the page was generated (False: kept as it was)."""
+    """`publish_dbt_docs`, also saying whether the page was generated (False: kept as it was).
+
+    `built_in`: the target folder of a whole `dbt build` that just ran (`build_target_of`).
+    Its manifest already holds every model's and test's compiled SQL and its partial-parse
+    file matches this project and profile, so `--no-compile` there only reads the catalog
+    (about a third of a full `docs generate`, which parses and compiles everything again).
+    Without it, or when that fails, the docs are generated as before.
+    """
     from orchestration.lib.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_inputs_fingerprint
 
     settings = settings or WarehouseSettings.from_env()
@@ -996,17 +1006,29 @@ def publish_dbt_docs_if_changed(
     ):
         return page, False
     stamp.unlink(missing_ok=True)  # a failed generation below must not leave the old stamp
-    target = DBT_PROJECT_DIR / "target" / "docs"
-    command = [DBT_EXECUTABLE, "docs", "generate", "--static", "--target-path", str(target)]
-    result = subprocess.run(
-        command,
-        cwd=DBT_PROJECT_DIR,
-        env={**os.environ, **settings.dbt_env()},
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    site = target / "static_index.html"
+    engine, env = settings.engine, {**os.environ, **settings.dbt_env()}
+
+    def generate(target: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], Path]:
+        (target / "static_index.html").unlink(missing_ok=True)
+        # `--target` as dagster-dbt passes it to `dbt build`: dbt's partial-parse file is
+        # bound to the target named on the command line.
+        command = [DBT_EXECUTABLE, "docs", "generate", "--static", "--target", engine]
+        command += options
+        result = subprocess.run(
+            [*command, "--target-path", str(target)],
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        return result, target / "static_index.html"
+
+    result = None
+    if built_in is not None and compiled_whole_project(built_in):
+        result, site = generate(built_in, "--no-compile")
+    if result is None or result.returncode != 0 or not site.exists():
+        result, site = generate(DBT_PROJECT_DIR / "target" / "docs")
     if result.returncode != 0 or not site.exists():
         raise DocsError(
             f"`dbt docs generate --static` failed (exit {result.returncode}) in "
@@ -1018,3 +1040,46 @@ def publish_dbt_docs_if_changed(
     if fingerprint is not None:
         stamp.write_text(fingerprint + "\n")
     return page, True
+
+
+# dbt nodes whose compiled SQL the docs page shows (seeds and hooks have none).
+_COMPILED_TYPES = ("model", "test", "snapshot", "analysis")
+
+
+def build_target_of(run_id: str, project_dir: Path | None = None) -> Path | None:
+    """The target folder dagster-dbt gave the `dbt build` of this run, newest first; or None.
+
+    dagster-dbt names it `<op name>-<first 7 characters of the run id>-<random>` under the
+    project's target folder (`DbtCliResource._get_unique_target_path`).
+    """
+    target = (project_dir or _dbt_project_dir()) / "target"
+    folders = [
+        path
+        for path in target.glob(f"*-{run_id[:7]}-*")
+        if path.is_dir() and (path / "manifest.json").is_file()
+    ]
+    return max(folders, key=lambda path: path.stat().st_mtime, default=None)
+
+
+def compiled_whole_project(folder: Path) -> bool:
+    """Its manifest has compiled SQL for every model and test (a whole build that finished).
+
+    A build of a subset, or one stopped by a failure, compiled only part of the project: the
+    docs page must then compile everything itself.
+    """
+    try:
+        manifest = json.loads((folder / "manifest.json").read_text())
+    except (OSError, ValueError):
+        return False
+    nodes = [
+        node
+        for node in manifest.get("nodes", {}).values()
+        if node.get("resource_type") in _COMPILED_TYPES
+    ]
+    return bool(nodes) and all(node.get("compiled_code") is not None for node in nodes)
+
+
+def _dbt_project_dir() -> Path:
+    from orchestration.lib.project import DBT_PROJECT_DIR
+
+    return DBT_PROJECT_DIR

@@ -8,6 +8,7 @@ from orchestration.lib.project import OWNERS, WAREHOUSE_POOL, dbt_project, wareh
 from orchestration.lib.publish import publish_marts, published_path
 from orchestration.lib.report import (
     build_report,
+    build_target_of,
     publish_dbt_docs_if_changed,
     read_marts,
     reports_dir,
@@ -81,7 +82,9 @@ def docs_asset(marts: list[str], settings: WarehouseSettings) -> dg.AssetsDefini
         context.log.info(
             "dbt docs generate --static (unless the project and tables are unchanged) ..."
         )
-        page, generated = publish_dbt_docs_if_changed(settings=settings)
+        # The catalog only, on the manifest this run's `dbt build` compiled (when it did).
+        built_in = build_target_of(context.run_id)
+        page, generated = publish_dbt_docs_if_changed(settings=settings, built_in=built_in)
         if generated:
             context.log.info(f"dbt docs: written to {page}")
         else:
