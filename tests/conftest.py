@@ -5,6 +5,7 @@ Every test gets its own warehouse file, never the project's.
 
 from __future__ import annotations
 
+import os
 import sys
 import uuid
 from collections.abc import Iterator
@@ -47,6 +48,24 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """Run the files of SLOWEST_FIRST before all others; each file's tests keep their order."""
     rank = {name: place for place, name in enumerate(SLOWEST_FIRST)}
     items.sort(key=lambda item: rank.get(item.path.name, len(SLOWEST_FIRST)))
+
+
+@pytest.fixture(autouse=True)
+def _environment_as_before() -> Iterator[None]:
+    """Put back every environment variable a test changed, whatever changed it.
+
+    Product code writes `os.environ` (`.env` loading, the demo's settings), and a test that
+    forgets to undo it leaks settings into the next test of the same process, which depends on
+    the order files run in (`make test` runs two processes, slowest files first). Variables a
+    session or module fixture set up for this test are kept: they are set before this runs.
+    """
+    before = dict(os.environ)
+    yield
+    for name in set(os.environ) - set(before):
+        del os.environ[name]
+    for name, value in before.items():
+        if os.environ.get(name) != value:
+            os.environ[name] = value
 
 
 @pytest.fixture

@@ -57,9 +57,12 @@ def test_dotenv_is_read_and_exported_variables_win(
         "SOURCES__ZENDESK__API_TOKEN=\n"
     )
     monkeypatch.setattr(project, "ENV_FILE", env_file)
-    monkeypatch.delenv("SOURCES__STRIPE__API_KEY", raising=False)
-    monkeypatch.delenv("DAGSTER_HOME", raising=False)
-    monkeypatch.delenv("SOURCES__ZENDESK__API_TOKEN", raising=False)
+    for name in ("SOURCES__STRIPE__API_KEY", "DAGSTER_HOME", "SOURCES__ZENDESK__API_TOKEN"):
+        # Set, then delete: monkeypatch then puts back the variable as it was before the test
+        # although load_project_env writes it (deleting an unset one records nothing, and the
+        # key would leak into the next test of this process: `make test`'s order differs).
+        monkeypatch.setenv(name, "")
+        monkeypatch.delenv(name)
     monkeypatch.setenv("WAREHOUSE_PATH", "/exported/warehouse.duckdb")
     assert project.load_project_env() == env_file
     assert os.environ["SOURCES__STRIPE__API_KEY"] == "rk_from_env_file"
