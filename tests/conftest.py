@@ -11,6 +11,7 @@ import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
+from unittest import mock
 
 import pytest
 
@@ -59,13 +60,8 @@ def _environment_as_before() -> Iterator[None]:
     the order files run in (`make test` runs two processes, slowest files first). Variables a
     session or module fixture set up for this test are kept: they are set before this runs.
     """
-    before = dict(os.environ)
-    yield
-    for name in set(os.environ) - set(before):
-        del os.environ[name]
-    for name, value in before.items():
-        if os.environ.get(name) != value:
-            os.environ[name] = value
+    with mock.patch.dict(os.environ):
+        yield
 
 
 @pytest.fixture
