@@ -33,6 +33,7 @@ import argparse
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -86,6 +87,8 @@ def run_once(world: Path, folder: Path, scale: float, tree: Path = ROOT) -> dict
     """One `demo.run` process of `tree`; its output lines with arrival times, exit code, wall."""
     command = [sys.executable, "-m", "demo.run", "--use-environment", "--data", str(world)]
     command += ["--scale", str(scale)]
+    # CPU of the process and of every child it waited for (dbt, `dbt docs`), this run only.
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     started = time.time()
     process = subprocess.Popen(
         command,
@@ -101,7 +104,9 @@ def run_once(world: Path, folder: Path, scale: float, tree: Path = ROOT) -> dict
         lines.append((time.time() - started, line.rstrip("\n")))
     code = process.wait()
     ended = time.time()
-    return {"started": started, "ended": ended, "exit_code": code, "lines": lines}
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return {"started": started, "ended": ended, "exit_code": code, "lines": lines, "cpu": cpu}
 
 
 def read_runs(home: Path, since: float) -> list[dict[str, Any]]:
@@ -183,7 +188,8 @@ def breakdown(
     if not runs:
         return {
             "rows": [
-                ("whole process (no Dagster run found)", process["ended"] - process["started"])
+                ("whole process (no Dagster run found)", process["ended"] - process["started"]),
+                ("CPU (user+sys of the process and its children)", process["cpu"]),
             ]
         }
     rows.append(("process start -> first Dagster event", runs[0]["first"] - process["started"]))
@@ -198,6 +204,7 @@ def breakdown(
                 rows.append((f"  {step}{flag}", times["end"] - times["start"]))
     rows.append(("after the last event -> exit (summary)", process["ended"] - runs[-1]["last"]))
     rows.append(("TOTAL (process wall)", process["ended"] - process["started"]))
+    rows.append(("CPU (user+sys of the process and its children)", process["cpu"]))
     build = [run for run in runs if run["job"] == "build_marts"]
     return {"rows": rows, "dbt": dbt_breakdown(build[-1]["run_id"], tree) if build else None}
 
@@ -216,20 +223,22 @@ def print_table(name: str, result: dict[str, Any]) -> None:
 
 
 def print_totals(runs: list[dict[str, Any]]) -> None:
-    """One line per run: its total, and over the first tree's run of the same number."""
-    print("\ntotals (process wall)")
-    by_name = {run["name"]: run["rows"][-1][1] for run in runs}
+    """One line per run: wall and CPU, each over the first tree's run of the same number."""
+    print("\ntotals (process wall; CPU of the process and its children)")
+    walls = {run["name"]: run["wall"] for run in runs}
+    cpus = {run["name"]: run["cpu"] for run in runs}
+
+    def first_tree(figures: dict[str, float], name: str) -> float:
+        same = [v for other, v in figures.items() if other.split("] ")[-1] == name.split("] ")[-1]]
+        return same[0] if same else figures[name]
+
     for run in runs:
-        total = run["rows"][-1][1]
-        base = next(
-            (
-                seconds
-                for name, seconds in by_name.items()
-                if name.split("] ")[-1] == run["name"].split("] ")[-1]
-            ),
-            total,
+        wall, cpu = run["wall"], run["cpu"]
+        base_wall, base_cpu = first_tree(walls, run["name"]), first_tree(cpus, run["name"])
+        print(
+            f"  {run['name']:<48}{wall:8.1f} s   x{wall / base_wall:5.2f}"
+            f"   CPU {cpu:6.1f} s   x{cpu / base_cpu:5.2f}"
         )
-        print(f"  {run['name']:<48}{total:8.1f} s   x{total / base:5.2f}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -286,6 +295,8 @@ def main(argv: list[str] | None = None) -> int:
                     "name": name,
                     "tree": tree_name,
                     "exit_code": process["exit_code"],
+                    "wall": process["ended"] - process["started"],
+                    "cpu": process["cpu"],
                     **result,
                     "output": process["lines"],
                 }

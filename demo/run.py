@@ -192,4 +192,8 @@ def source_settings(data: Path, world: dict[str, Any], base_urls: dict[str, str]
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_code = main()
+    from orchestration.run import skip_final_collection
+
+    skip_final_collection()  # no last garbage collection of the whole run's objects
+    sys.exit(exit_code)

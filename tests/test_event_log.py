@@ -1,0 +1,120 @@
+"""The runner's Dagster SQLite event log (one engine per file) and dbt's file log level."""
+
+from __future__ import annotations
+
+import inspect
+import os
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+import pytest
+from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent, DagsterEventType
+from dagster._core.events.log import EventLogEntry
+from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
+from sqlalchemy import event, text
+from sqlalchemy.engine import Engine
+
+from ingestion.settings import WarehouseSettings
+from orchestration import run as runner
+from orchestration.lib import project
+from orchestration.lib.event_log import pooled_sqlite_event_log
+
+
+def _planned(run_id: str, number: int) -> EventLogEntry:
+    """An asset event: stored in the run's file and mirrored in the index file."""
+    return EventLogEntry(
+        error_info=None,
+        level="INFO",
+        user_message="",
+        run_id=run_id,
+        timestamp=time.time(),
+        step_key="step",
+        job_name="job",
+        dagster_event=DagsterEvent(
+            DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value,
+            "job",
+            event_specific_data=AssetMaterializationPlannedData(dg.AssetKey(["a", str(number)])),
+        ),
+    )
+
+
+@pytest.fixture
+def dbapi_connects() -> Any:
+    """The list of SQLite files SQLAlchemy opened a DB-API connection to, one entry per open."""
+    opened: list[str] = []
+
+    def record(dbapi_connection: Any, _record: Any) -> None:
+        if isinstance(dbapi_connection, sqlite3.Connection):
+            opened.append(dbapi_connection.execute("pragma database_list").fetchone()[2])
+
+    event.listen(Engine, "connect", record)
+    yield opened
+    event.remove(Engine, "connect", record)
+
+
+def test_replaced_method_is_dagsters_connect_by_shard() -> None:
+    # What pooled_sqlite_event_log replaces: a Dagster upgrade that renames it fails here.
+    connect = vars(SqliteEventLogStorage)["_connect"]
+    assert list(inspect.signature(connect).parameters) == ["self", "shard"]
+
+
+def test_events_stored_through_one_connection_per_file(
+    tmp_path: Path, dbapi_connects: list[str]
+) -> None:
+    original = SqliteEventLogStorage._connect
+    with pooled_sqlite_event_log():
+        storage = SqliteEventLogStorage(str(tmp_path))
+        storage.store_event(_planned("run1", 0))  # creates and migrates the run's file
+        dbapi_connects.clear()
+        for number in range(1, 20):
+            storage.store_event(_planned("run1", number))
+        # 19 events, each written to the run file and the index file: the pool's connection
+        # to each file is reused (at most one more to the index for its own reads).
+        assert set(dbapi_connects) <= {str(tmp_path / "run1.db"), str(tmp_path / "index.db")}
+        assert len(dbapi_connects) <= 2
+        # Each write is committed at once: another connection sees all 20 meanwhile.
+        with sqlite3.connect(tmp_path / "run1.db") as other:
+            assert other.execute("select count(*) from event_logs").fetchone() == (20,)
+        assert len(storage.get_logs_for_run("run1")) == 20
+        records = storage.fetch_materializations(dg.AssetKey(["a", "7"]), limit=5).records
+        assert records == []  # planned, not materialized: the index holds it apart
+    assert SqliteEventLogStorage._connect is original
+    plain = SqliteEventLogStorage(str(tmp_path / "plain"))
+    plain.store_event(_planned("run2", 0))
+    dbapi_connects.clear()
+    for number in range(1, 4):
+        plain.store_event(_planned("run2", number))
+    assert len(dbapi_connects) >= 6  # Dagster's own, after the block: a connection per write
+
+
+def test_pooled_connections_keep_the_demo_without_fsync(tmp_path: Path) -> None:
+    home = tmp_path / "dagster_home"
+    (home / "history" / "runs").mkdir(parents=True)
+    try:
+        runner.skip_history_fsync(home)
+        with pooled_sqlite_event_log():
+            storage = SqliteEventLogStorage(str(home / "history" / "runs"))
+            storage.store_event(_planned("run1", 1))
+            with storage.run_connection("run1") as conn:
+                assert conn.execute(text("pragma synchronous")).scalar_one() == 0
+    finally:
+        if event.contains(Engine, "connect", runner._no_fsync):
+            event.remove(Engine, "connect", runner._no_fsync)
+        runner._NO_FSYNC_HOMES.clear()
+
+
+def test_dbt_file_log_at_info_unless_exported(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    settings = WarehouseSettings(engine="duckdb", path=tmp_path / "warehouse.duckdb")
+    monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
+    with project.dbt_process_env(settings):
+        assert os.environ["DBT_LOG_LEVEL_FILE"] == "info"
+    assert "DBT_LOG_LEVEL_FILE" not in os.environ
+    monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
+    with project.dbt_process_env(settings):
+        assert os.environ["DBT_LOG_LEVEL_FILE"] == "debug"
+    assert os.environ["DBT_LOG_LEVEL_FILE"] == "debug"
