@@ -65,6 +65,20 @@ def _environment_as_before() -> Iterator[None]:
 
 
 @pytest.fixture
+def history_fsync_undone() -> Iterator[None]:
+    """Undo `orchestration.run.skip_history_fsync` after the test (a process-wide hook)."""
+    from sqlalchemy import event
+    from sqlalchemy.engine import Engine
+
+    from orchestration import run as runner
+
+    yield
+    if event.contains(Engine, "connect", runner._no_fsync):
+        event.remove(Engine, "connect", runner._no_fsync)
+    runner._NO_FSYNC_HOMES.clear()
+
+
+@pytest.fixture
 def warehouse(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A DuckDB warehouse file of the test's own (WAREHOUSE_PATH), dlt logging errors only."""
     path = tmp_path / "warehouse.duckdb"

@@ -90,20 +90,16 @@ def test_events_stored_through_one_connection_per_file(
     assert len(dbapi_connects) >= 6  # Dagster's own, after the block: a connection per write
 
 
+@pytest.mark.usefixtures("history_fsync_undone")
 def test_pooled_connections_keep_the_demo_without_fsync(tmp_path: Path) -> None:
     home = tmp_path / "dagster_home"
     (home / "history" / "runs").mkdir(parents=True)
-    try:
-        runner.skip_history_fsync(home)
-        with pooled_sqlite_event_log():
-            storage = SqliteEventLogStorage(str(home / "history" / "runs"))
-            storage.store_event(_planned("run1", 1))
-            with storage.run_connection("run1") as conn:
-                assert conn.execute(text("pragma synchronous")).scalar_one() == 0
-    finally:
-        if event.contains(Engine, "connect", runner._no_fsync):
-            event.remove(Engine, "connect", runner._no_fsync)
-        runner._NO_FSYNC_HOMES.clear()
+    runner.skip_history_fsync(home)
+    with pooled_sqlite_event_log():
+        storage = SqliteEventLogStorage(str(home / "history" / "runs"))
+        storage.store_event(_planned("run1", 1))
+        with storage.run_connection("run1") as conn:
+            assert conn.execute(text("pragma synchronous")).scalar_one() == 0
 
 
 def test_dbt_file_log_at_info_unless_exported(

@@ -19,8 +19,7 @@ import duckdb
 import pytest
 from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 from packaging.version import Version
-from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy import create_engine, text
 
 from ingestion.settings import WarehouseSettings
 from orchestration import run as runner
@@ -159,6 +158,7 @@ def test_dbt_resource_skips_version_process_and_adapter(monkeypatch: pytest.Monk
     assert resource._initialize_dbt_core_adapter(["build"]) is None
 
 
+@pytest.mark.usefixtures("history_fsync_undone")
 def test_history_without_fsync_only_under_the_demo_home(tmp_path: Path) -> None:
     home, elsewhere = tmp_path / "dagster_home", tmp_path / "other"
     (home / "history").mkdir(parents=True)
@@ -171,18 +171,13 @@ def test_history_without_fsync_only_under_the_demo_home(tmp_path: Path) -> None:
         engine.dispose()
         return int(value)
 
-    try:
-        runner.skip_history_fsync(home)
-        runner.skip_history_fsync(home)  # a second call adds no second listener
-        assert synchronous(home / "history" / "runs.db") == 0
-        assert synchronous(elsewhere / "runs.db") == 2  # FULL, SQLite's default
-        plain = sqlite3.connect(home / "plain.db")  # not through SQLAlchemy: untouched
-        assert plain.execute("pragma synchronous").fetchone()[0] == 2
-        plain.close()
-    finally:
-        if event.contains(Engine, "connect", runner._no_fsync):
-            event.remove(Engine, "connect", runner._no_fsync)
-        runner._NO_FSYNC_HOMES.clear()
+    runner.skip_history_fsync(home)
+    runner.skip_history_fsync(home)  # a second call adds no second listener
+    assert synchronous(home / "history" / "runs.db") == 0
+    assert synchronous(elsewhere / "runs.db") == 2  # FULL, SQLite's default
+    plain = sqlite3.connect(home / "plain.db")  # not through SQLAlchemy: untouched
+    assert plain.execute("pragma synchronous").fetchone()[0] == 2
+    plain.close()
 
 
 def test_preparer_parses_the_project_without_a_version_process(
