@@ -49,6 +49,7 @@ RESULTS = Path(__file__).resolve().parent / "results"
 DBT_TARGET = ROOT / "dbt_project" / "target"
 SCALE_DEFAULT = 1.0
 TOP_DBT_NODES = 8
+CPU_ROW = "CPU (user+sys of the process and its children)"
 
 
 def _env(folder: Path) -> dict[str, str]:
@@ -189,7 +190,7 @@ def breakdown(
         return {
             "rows": [
                 ("whole process (no Dagster run found)", process["ended"] - process["started"]),
-                ("CPU (user+sys of the process and its children)", process["cpu"]),
+                (CPU_ROW, process["cpu"]),
             ]
         }
     rows.append(("process start -> first Dagster event", runs[0]["first"] - process["started"]))
@@ -204,7 +205,7 @@ def breakdown(
                 rows.append((f"  {step}{flag}", times["end"] - times["start"]))
     rows.append(("after the last event -> exit (summary)", process["ended"] - runs[-1]["last"]))
     rows.append(("TOTAL (process wall)", process["ended"] - process["started"]))
-    rows.append(("CPU (user+sys of the process and its children)", process["cpu"]))
+    rows.append((CPU_ROW, process["cpu"]))
     build = [run for run in runs if run["job"] == "build_marts"]
     return {"rows": rows, "dbt": dbt_breakdown(build[-1]["run_id"], tree) if build else None}
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import inspect
-import os
 import sqlite3
+import subprocess
 import time
 from pathlib import Path
 from typing import Any
@@ -102,15 +102,25 @@ def test_pooled_connections_keep_the_demo_without_fsync(tmp_path: Path) -> None:
             assert conn.execute(text("pragma synchronous")).scalar_one() == 0
 
 
+@pytest.mark.slow
 def test_dbt_file_log_at_info_unless_exported(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # dbt's own precedence: the project's `flags: log_level_file`, then an exported variable.
     settings = WarehouseSettings(engine="duckdb", path=tmp_path / "warehouse.duckdb")
+
+    def parse_log(name: str) -> str:
+        logs = tmp_path / name
+        command = [project.DBT_EXECUTABLE, "parse", "--no-partial-parse", "--target", "duckdb"]
+        command += ["--target-path", str(tmp_path / f"target-{name}"), "--log-path", str(logs)]
+        command += ["--project-dir", str(project.DBT_PROJECT_DIR)]
+        command += ["--profiles-dir", str(project.DBT_PROJECT_DIR)]
+        with project.dbt_process_env(settings):
+            subprocess.run(command, check=True, capture_output=True)
+        return (logs / "dbt.log").read_text()
+
     monkeypatch.delenv("DBT_LOG_LEVEL_FILE", raising=False)
-    with project.dbt_process_env(settings):
-        assert os.environ["DBT_LOG_LEVEL_FILE"] == "info"
-    assert "DBT_LOG_LEVEL_FILE" not in os.environ
+    quiet = parse_log("default")
+    assert "[info ]" in quiet and "[debug]" not in quiet
     monkeypatch.setenv("DBT_LOG_LEVEL_FILE", "debug")
-    with project.dbt_process_env(settings):
-        assert os.environ["DBT_LOG_LEVEL_FILE"] == "debug"
-    assert os.environ["DBT_LOG_LEVEL_FILE"] == "debug"
+    assert "[debug]" in parse_log("exported")

@@ -90,6 +90,7 @@ def built(postgres_server, tmp_path_factory: pytest.TempPathFactory) -> Iterator
             env.setenv(key, value)
         for key, value in dbt_env().items():
             env.setenv(key, value)
+        env.setenv("DBT_LOG_LEVEL_FILE", "debug")  # the hooks' SQL is in the debug log only
         _dbt(["build", "--select", SELECT, "--resource-type", "seed", "--resource-type", "model"],
              work)  # fmt: skip
         yield Built(str(database.url), work)

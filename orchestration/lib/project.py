@@ -31,9 +31,6 @@ DBT_TARGETS_KEPT = 5
 # A dbt target folder written to this recently may belong to a build still running elsewhere.
 DBT_TARGET_BUSY_SECONDS = 3600.0
 ENV_FILE = PROJECT_ROOT / ".env"
-# dbt's own setting for its file log (`dbt_process_env`), and the level the runner gives it.
-DBT_LOG_LEVEL_FILE = "DBT_LOG_LEVEL_FILE"
-DBT_LOG_LEVEL_FILE_DEFAULT = "info"
 # Longest wait for another process that is parsing the dbt project (a parse takes ~10 s).
 PREPARE_LOCK_SECONDS = 600
 # Warehouses whose manifest `dagster dev` already prepared in this process: every defs module
@@ -151,12 +148,7 @@ def dbt_process_env(settings: WarehouseSettings) -> AbstractContextManager[None]
     """
     venv_bin = str(Path(DBT_EXECUTABLE).parent)
     path = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
-    # dbt's file log is at debug level by default: every query's SQL, as JSON, about 9 MB at
-    # scale 1 and 15-20% of a `dbt build`'s CPU (about 4 s). `info` keeps what the console
-    # shows (and every error); each node's SQL stays in the target folder's `compiled/` and
-    # `run/`. An exported DBT_LOG_LEVEL_FILE wins.
-    log_level = os.environ.get(DBT_LOG_LEVEL_FILE, DBT_LOG_LEVEL_FILE_DEFAULT)
-    return scoped_env({**settings.dbt_env(), "PATH": path, DBT_LOG_LEVEL_FILE: log_level})
+    return scoped_env({**settings.dbt_env(), "PATH": path})
 
 
 def warehouse_identity(settings: WarehouseSettings) -> str:
