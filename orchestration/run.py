@@ -28,6 +28,7 @@ from orchestration.lib import build_state
 from orchestration.lib.project import WAREHOUSE_POOL, load_project_env
 from orchestration.lib.publish import published_path
 from orchestration.lib.report import docs_path, report_path
+from orchestration.lib.warehouse import read_cursor
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
@@ -406,52 +407,27 @@ def _counts(metadata: dict[str, Any]) -> str:
     return ", ".join(parts[:6])
 
 
-def _connect_when_free(path: Path, wait_seconds: float = 600.0) -> Any:
-    """Open the warehouse, waiting while another run holds DuckDB's write lock."""
-    import duckdb
-
-    deadline = time.monotonic() + wait_seconds
-    while True:
-        try:
-            return duckdb.connect(str(path))
-        except duckdb.IOException as exc:
-            if "lock" not in str(exc).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(1.0)
-
-
 TABLES_SQL = (
     "select table_schema, table_name from information_schema.tables "
     "where ((table_schema like 'raw\\_%' escape '\\'"
     " and table_schema not like '%\\_staging' escape '\\') or table_schema = 'marts') "
-    "and table_type = 'BASE TABLE' and table_name not like '\\_dlt%' escape '\\' "
+    "and table_type in ('BASE TABLE', 'VIEW') and table_name not like '\\_dlt%' escape '\\' "
     "order by 1, 2"
 )
 
 
 def warehouse_counts(settings: WarehouseSettings) -> dict[str, dict[str, int]]:
     """Rows per table of every raw and mart schema, read after the run released the warehouse."""
-    if settings.engine == "postgres":
-        import psycopg2
-
-        with psycopg2.connect(settings.postgres_url()) as pg, pg.cursor() as cursor:
-            return _count_rows(cursor)
-    if settings.engine == "spark":
-        from ingestion.parquet_files import spark_files
-
-        with spark_files(settings) as files:  # views over the Parquet files
-            return _count_rows(files.cursor(), TABLES_SQL.replace("= 'BASE TABLE'", "= 'VIEW'"))
-    path = settings.path
-    if not path.exists():
+    if settings.engine == "duckdb" and not settings.path.exists():
         return {}
-    with _connect_when_free(path) as con:
-        return _count_rows(con.cursor())
+    with read_cursor(settings) as cursor:
+        return _count_rows(cursor)
 
 
-def _count_rows(cursor: Any, tables_sql: str = TABLES_SQL) -> dict[str, dict[str, int]]:
+def _count_rows(cursor: Any) -> dict[str, dict[str, int]]:
     """`warehouse_counts` through a DB-API cursor (DuckDB's or psycopg2's)."""
     counts: dict[str, dict[str, int]] = {}
-    cursor.execute(tables_sql)
+    cursor.execute(TABLES_SQL)
     for schema, table in cursor.fetchall():
         cursor.execute(f'select count(*) from "{schema}"."{table}"')
         counts.setdefault(schema, {})[table] = cursor.fetchall()[0][0]

@@ -42,6 +42,7 @@ SLOWEST_FIRST = (
     "test_crash_recovery.py",
     "test_run_own_data.py",
     "test_concurrency.py",
+    "test_incremental_checks.py",
 )
 
 

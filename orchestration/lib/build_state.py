@@ -35,8 +35,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ingestion.dlt_loads import completed_loads
+from ingestion.segment.settings import DATASET_NAME as SEGMENT_DATASET
+from ingestion.segment.settings import TABLE_NAME as SEGMENT_TABLE
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
 from ingestion.zendesk.settings import VERSION_COLUMN as ZENDESK_VERSION_COLUMN
+from orchestration.lib.warehouse import connect_when_free
 
 if TYPE_CHECKING:
     import duckdb
@@ -53,7 +56,7 @@ OUTPUT_SETTINGS = ("MARTS_PATH", "REPORTS_DIR", "GX_DOCS_DIR")
 # Tables a loader only appends to, each load's rows written once and never changed (the
 # events: a re-delivered message is a new row of a new load): their loads (id, rows, whether
 # completed) say what changed, without hashing every row of the whole history each run.
-APPEND_ONLY_TABLES = frozenset({("raw_segment", "events")})
+APPEND_ONLY_TABLES = frozenset({(SEGMENT_DATASET, SEGMENT_TABLE)})
 # dlt's bookkeeping tables: their changes show in the rows' completed-load flags.
 DLT_TABLES = ("_dlt_loads", "_dlt_pipeline_state", "_dlt_version")
 # A loader's own bookkeeping columns, read by no model or suite: Zendesk's merge sort key
@@ -141,10 +144,8 @@ def raw_fingerprint(settings: WarehouseSettings) -> str | None:
     """A digest of every raw table's content (see the module docstring); None if not DuckDB."""
     if settings.engine != "duckdb" or not settings.path.exists():
         return None
-    import duckdb
-
     digest = hashlib.sha256()
-    with duckdb.connect(str(settings.path), read_only=True) as con:
+    with connect_when_free(settings.path, read_only=True) as con:
         for dataset, tables in sorted(_raw_tables(con).items()):
             completed = "_dlt_loads" in tables
             for table in sorted(tables):
@@ -242,9 +243,7 @@ def read_state(settings: WarehouseSettings) -> BuildState | None:
     """The last successful build's fingerprints and run id, or None."""
     if settings.engine != "duckdb" or not settings.path.exists():
         return None
-    import duckdb
-
-    with duckdb.connect(str(settings.path), read_only=True) as con:
+    with connect_when_free(settings.path, read_only=True) as con:
         present = con.execute(
             "select count(*) from information_schema.tables "
             "where table_schema = ? and table_name = ?",
@@ -263,9 +262,7 @@ def _write(settings: WarehouseSettings, row: BuildState | None) -> None:
     """Replace the stored state with `row` (or nothing) in one transaction."""
     if settings.engine != "duckdb" or not settings.path.exists():
         return
-    from orchestration.run import _connect_when_free
-
-    with _connect_when_free(settings.path) as con:
+    with connect_when_free(settings.path) as con:
         con.execute("begin")
         con.execute(f"create schema if not exists {STATE_SCHEMA}")
         con.execute(

@@ -55,7 +55,6 @@ import html
 import json
 import math
 import os
-import time
 import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
@@ -76,6 +75,7 @@ from ingestion.settings import (
     warehouse_path,
 )
 from orchestration.lib.project import WAREHOUSE_POOL
+from orchestration.lib.warehouse import connect_when_free
 
 if TYPE_CHECKING:
     import duckdb
@@ -633,27 +633,6 @@ def _postgres_table_facts(
 # --- DuckDB: bounded-memory reads -----------------------------------------------------------
 
 
-def connect_read_only(
-    path: Path, timeout: float = LOCK_TIMEOUT_SECONDS
-) -> duckdb.DuckDBPyConnection:
-    """Open the warehouse read-only, waiting (with backoff) while another process writes it.
-
-    DuckDB lets one process hold a writable file; a read-only open fails with a lock error
-    until the writer closes it. Checks run after their asset's step, so the wait is short.
-    """
-    import duckdb
-
-    deadline, delay = time.monotonic() + timeout, 0.2
-    while True:
-        try:
-            return duckdb.connect(str(path), read_only=True)
-        except duckdb.IOException as error:
-            if "lock" not in str(error).lower() or time.monotonic() > deadline:
-                raise
-            time.sleep(delay)
-            delay = min(delay * 2, 5.0)
-
-
 def _duckdb_columns(con: duckdb.DuckDBPyConnection, schema: str, table: str) -> dict[str, str]:
     """A table's columns and their declared types; empty when the table does not exist."""
     return dict(
@@ -755,7 +734,7 @@ def _connect(engine: str | None, path: Path) -> duckdb.DuckDBPyConnection:
         from ingestion.parquet_files import duckdb_over_parquet
 
         return duckdb_over_parquet(spark_home=path.parent / "spark")
-    return connect_read_only(path)
+    return connect_when_free(path, read_only=True, timeout=LOCK_TIMEOUT_SECONDS)
 
 
 def _validate_duckdb(

@@ -18,6 +18,7 @@ from filelock import FileLock
 from packaging.version import Version
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettings
+from orchestration.lib.warehouse import read_cursor
 
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
@@ -236,18 +237,11 @@ CATALOG_SQL = (
 
 def _catalog_rows(settings: WarehouseSettings) -> list[tuple[object, ...]] | None:
     """Every relation's columns and types (what dbt's catalog holds); None when not read here."""
-    if settings.engine == "postgres":
-        import psycopg2
-
-        with psycopg2.connect(settings.postgres_url()) as pg, pg.cursor() as cursor:
-            cursor.execute(CATALOG_SQL)
-            return [tuple(row) for row in cursor.fetchall()]
-    if settings.engine != "duckdb" or not settings.path.exists():
+    if settings.engine == "spark" or (settings.engine == "duckdb" and not settings.path.exists()):
         return None  # Spark's catalog lives in its metastore: never taken as unchanged
-    import duckdb
-
-    with duckdb.connect(str(settings.path), read_only=True) as con:
-        return [tuple(row) for row in con.execute(CATALOG_SQL).fetchall()]
+    with read_cursor(settings) as cursor:
+        cursor.execute(CATALOG_SQL)
+        return [tuple(row) for row in cursor.fetchall()]
 
 
 def dbt_relations(manifest: dict[str, Any]) -> set[tuple[str, str]]:

@@ -30,6 +30,7 @@ from plotly.offline import get_plotlyjs
 from plotly.subplots import make_subplots
 
 from ingestion.settings import WarehouseSettings
+from orchestration.lib.warehouse import connect_when_free, read_cursor
 
 MARTS_SCHEMA = "marts"
 TEMPLATE = Path(__file__).with_name("report_template.html")
@@ -140,28 +141,16 @@ def _frames(cursor: Any, tables: Sequence[str]) -> dict[str, pd.DataFrame]:
 def read_marts(
     source: Path | None = None, settings: WarehouseSettings | None = None
 ) -> dict[str, pd.DataFrame]:
-    """The marts the report needs, from whichever engine hosts the warehouse.
+    """The marts the report needs, from whichever engine hosts the warehouse (`read_cursor`).
 
-    On DuckDB the warehouse file (or `source`) is opened read-only (the asset runs in the
-    warehouse pool, so no writer holds it); on PostgreSQL schema `marts` on the server.
+    `source`, if given, is a DuckDB file (a published marts file) read instead.
     """
     tables = (*REQUIRED_MARTS, *OPTIONAL_MARTS)
-    settings = settings or WarehouseSettings.from_env()
-    if source is None and settings.engine == "postgres":
-        import psycopg2
-
-        with psycopg2.connect(settings.postgres_url()) as pg, pg.cursor() as cursor:
-            return _frames(cursor, tables)
-    if source is None and settings.engine == "spark":
-        from ingestion.parquet_files import spark_files
-
-        with spark_files(settings) as files:
-            return _frames(files.cursor(), tables)
-    import duckdb
-
-    path = source or settings.path
-    with duckdb.connect(str(path), read_only=True) as con:
-        return _frames(con.cursor(), tables)
+    if source is not None:
+        with connect_when_free(source, read_only=True) as con:
+            return _frames(con.cursor(), tables)
+    with read_cursor(settings or WarehouseSettings.from_env()) as cursor:
+        return _frames(cursor, tables)
 
 
 # --- formatting ----------------------------------------------------------------------------
