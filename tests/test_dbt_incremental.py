@@ -18,6 +18,7 @@ appear, change and disappear; the next incremental run must again equal a full r
 
 from __future__ import annotations
 
+from datetime import date
 from pathlib import Path
 
 import pytest
@@ -41,6 +42,7 @@ pytestmark = pytest.mark.slow
 L3 = "1706800000.000003"  # completed, after the first build
 L3_CRASHED = "1706800000.000004"  # written but never completed
 L4 = "1706900000.000005"  # completed: a corrected license file, no events
+L5 = "1707000000.000006"  # completed: one late anonymous page, before the first event day
 
 NEW_EVENTS = [
     # The new day.
@@ -185,3 +187,23 @@ def test_incremental_run_equals_full_refresh(tmp_path: Path) -> None:
     assert min(acc_b_after) < min(acc_b_before) < restart
     assert any(acc_b_after.get(day) not in (None, seats) for day, seats in acc_b_before.items())
     assert set(acc_b_before) - set(acc_b_after)
+
+    # A late anonymous page older than the first event day (Jan 1): the first event day
+    # moves to Dec 30, and fct_active_users_daily must gain Dec 30 and 31 (zeros) although
+    # no identified event arrived.
+    early_page = raw_event(
+        "a1", "page", "2023-12-30T12:00:00Z", load=L5, anonymous_id="anon-early", name="Home"
+    )
+    append_load(path, "raw_segment", "events", [{"_dlt_id": "early-0", **early_page}], L5)
+    early = run_dbt(["run"], path, tmp_path)
+    assert early.returncode == 0, early.stdout[-6000:] + early.stderr[-2000:]
+    after_early = mart_rows(path)
+    full = run_dbt(["run", "--full-refresh"], path, tmp_path)
+    assert full.returncode == 0, full.stdout[-6000:] + full.stderr[-2000:]
+    after_full = mart_rows(path)
+    for mart in DBT_MARTS:
+        assert after_early[mart] == after_full[mart], mart
+    assert after_full["fct_active_users_daily"][:2] == [
+        (date(2023, 12, 30), 0, 0, 0, None, 0),
+        (date(2023, 12, 31), 0, 0, 0, None, 0),
+    ]

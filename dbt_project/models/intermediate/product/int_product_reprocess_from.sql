@@ -5,8 +5,9 @@
 -- One row: the first UTC day the incremental product models must rebuild on this run
 -- (docs/metrics.md, "Incremental builds"). It is the earliest of
 --   * the last attributed day already built minus var('lookback_days') (default 3);
---   * the earliest day of identified track/page events of dlt loads not built yet (a late
---     event of any age is caught here, not only within the lookback);
+--   * the earliest day of track/page events of dlt loads not built yet (a late event of any
+--     age is caught here, not only within the lookback; anonymous ones too: an early one
+--     moves the first event day, and fct_active_users_daily must add the days before);
 --   * the earliest day of a built event whose account would change because the user's
 --     latest group call changed (only users with a group call in a new load can change).
 -- Null (rebuild everything) when int_events_attributed has not been built yet. It reads the
@@ -56,7 +57,6 @@ with
         from new_events
         where
             event_type in ('track', 'page')
-            and user_id is not null
             and occurred_at is not null
 
     ),

@@ -201,7 +201,9 @@ weight_row as (
 
 scored as (
 
-    -- Rounded through DECIMAL so halves round away from zero exactly (no binary-float drift).
+    -- Rounded through DECIMAL so halves round away from zero exactly: 10 decimals absorb the
+    -- binary-float drift of a true half (69.95 as 69.9499999999999) without moving a sum
+    -- just below a half (1.2499996) onto it.
     select
         components.*,
         cast(round(cast(
@@ -209,7 +211,7 @@ scored as (
             + weight_row.support_weight * components.support_score
             + weight_row.sentiment_weight * components.sentiment_score
             + weight_row.trend_weight * components.trend_score
-            as decimal(18, 6)
+            as decimal(38, 10)
         ), 1) as double precision) as health_score
     from components
     cross join weight_row
