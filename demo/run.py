@@ -14,7 +14,8 @@ import argparse
 import json
 import os
 import sys
-from datetime import date
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as datetime_time
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,10 @@ def main(argv: list[str] | None = None) -> int:
         print(f"make run: {refusal}", file=sys.stderr)
         return 2
     world = _ensure_world(args.data, args.scale, args.seed, args.end_date, args.regenerate)
+    refusal = world_ahead_of_clock(world)
+    if refusal:
+        print(f"make run: {refusal}", file=sys.stderr)
+        return 2
     from demo.sandbox import Sandbox
 
     print(f"starting the vendor sandbox for {args.data} ...", flush=True)
@@ -91,6 +96,28 @@ def demo_environment(use_environment: bool, warehouse: Path | None) -> str | Non
     os.environ["DAGSTER_HOME"] = str(DEMO_DAGSTER_HOME)
     os.environ.pop("MARTS_PATH", None)  # published beside the demo warehouse
     return None
+
+
+def world_ahead_of_clock(world: dict[str, Any]) -> str | None:
+    """A refusal when the world has events the loaders would set aside as dated in the future.
+
+    Its last day runs to midnight UTC after `end_date`; the loaders take times up to now plus
+    `plausibility.max_future_skew_hours` (docs/metrics.md, "Implausible times are bad
+    records"). Failing here saves a whole run that would end on a failed check.
+    """
+    from ingestion.plausibility import SKEW_SETTING, max_future_skew
+
+    end = date.fromisoformat(str(world["end_date"]))
+    last = datetime.combine(end + timedelta(days=1), datetime_time.min, UTC)
+    latest = datetime.now(UTC) + max_future_skew()
+    if last <= latest:
+        return None
+    return (
+        f"the sample world's events run to {last:%Y-%m-%d %H:%M} UTC, later than now plus "
+        f"{SKEW_SETTING} ({latest:%Y-%m-%d %H:%M} UTC): the loaders would set them aside as "
+        "dated in the future. Use an earlier --end-date (default: yesterday) with "
+        "--regenerate, or raise PLAUSIBILITY__MAX_FUTURE_SKEW_HOURS."
+    )
 
 
 def _parse_args(argv: list[str] | None) -> argparse.Namespace:

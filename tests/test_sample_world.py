@@ -13,6 +13,8 @@ from typing import Any
 import pytest
 
 from demo.__main__ import main
+from demo.run import main as run_demo
+from demo.run import world_ahead_of_clock
 from demo.world import generate_world
 
 END = date(2025, 6, 30)
@@ -455,3 +457,22 @@ def test_record_shapes_vary_by_seed_but_not_the_story(tmp_path: Path) -> None:
             seen[shape].append(planted[shape])
     for shape, values in seen.items():
         assert any(values) and not all(values), (shape, values)
+
+
+def test_make_run_refuses_a_world_whose_last_events_are_ahead_of_the_clock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    today = datetime.now(UTC).date()
+    assert world_ahead_of_clock({"end_date": (today - timedelta(days=1)).isoformat()}) is None
+    refusal = world_ahead_of_clock({"end_date": today.isoformat()})
+    assert refusal is not None and "PLAUSIBILITY__MAX_FUTURE_SKEW_HOURS" in refusal
+    monkeypatch.setenv("PLAUSIBILITY__MAX_FUTURE_SKEW_HOURS", "48")
+    assert world_ahead_of_clock({"end_date": today.isoformat()}) is None
+    monkeypatch.delenv("PLAUSIBILITY__MAX_FUTURE_SKEW_HOURS")
+    # The whole command stops before the sandbox and the run, with the fix in its message.
+    tomorrow = (today + timedelta(days=1)).isoformat()
+    world = tmp_path / "world"
+    args = ["--use-environment", "--data", str(world), "--scale", "0.02", "--end-date", tomorrow]
+    assert run_demo(args) == 2
+    assert "--end-date" in capsys.readouterr().err
+    assert json.loads((world / "world.json").read_text())["end_date"] == tomorrow
