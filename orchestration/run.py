@@ -407,6 +407,7 @@ def _counts(metadata: dict[str, Any]) -> str:
     return ", ".join(parts[:6])
 
 
+# Every raw and mart table (on Spark: the views over their Parquet files, `read_cursor`).
 TABLES_SQL = (
     "select table_schema, table_name from information_schema.tables "
     "where ((table_schema like 'raw\\_%' escape '\\'"
