@@ -7,20 +7,23 @@ So bad lines (and anything unusual) keep their exact handling, and no value chan
 
 DuckDB is used purely as a parser: an in-memory connection that reads the event file, never
 the warehouse. In one pass it decompresses the file into raw lines (`read_csv` of one text
-column: no JSON parse) and parses each line once (`from_json`) into the fields, with the
-checks below done as vectorised SQL on the line and on the fields beside it. What "the same
-values" rests on, each guarded below and checked by the parity tests in
+column: no JSON parse) and parses each line once (`json_extract` of a list of paths) into the
+fields, with the checks below done as vectorised SQL on the line and on the fields beside it.
+What "the same values" rests on, each guarded below and checked by the parity tests in
 tests/segment/test_segment_loader.py and test_segment_fastpath.py:
 
 - DuckDB's JSON parser (yyjson) and orjson agree on which lines are valid JSON (yyjson also
   rejects raw control characters in strings), except for trailing commas and NaN/Infinity,
-  which DuckDB accepts: a line with a trailing comma (looked for on the raw line) or a
-  NaN/Infinity (on the fields, where yyjson keeps them as sent) is unusual.
+  which DuckDB accepts: a line with a trailing comma or a NaN/Infinity spelling (both looked
+  for on the raw line) is unusual.
 - yyjson's compact text equals `orjson.dumps` for strings without escapes, integers below
-  1e16 and floats without exponent from 0.001 up to 1e16: a line with a backslash or a DEL,
-  and a field with a long digit run, an exponent or a tiny float (in yyjson's text, or an
-  exponent on the raw line behind a float) is unusual. Ids and timestamps must be strings.
-- Duplicate top-level keys (orjson keeps the last value, `from_json` the first): a file with
+  1e16 and floats without exponent from 0.001 up to 1e16: a line with a backslash or a DEL
+  is unusual, and so is a number on the raw line (after a colon or a comma, spaces, and the
+  brackets of arrays) with an exponent, 16 or more digits before its point, or below 0.001.
+  Any other number is an integer below 1e15, which both write as sent, or a float from 0.001
+  up to 1e15 (rounding may reach it), which both write as its shortest digits without
+  exponent (yyjson up to 1e21, orjson up to 1e16). Ids and timestamps must be strings.
+- Duplicate top-level keys (orjson keeps the last value, `json_extract` the first): a file with
   such a line is read line by line. Not covered: a key repeated inside a nested object
   (properties, traits, context), which RFC 8259 allows but no Segment library writes, keeps
   both copies in the JSON text here where orjson keeps the last one.
@@ -33,7 +36,6 @@ tests/segment/test_segment_loader.py and test_segment_fastpath.py:
 
 from __future__ import annotations
 
-import json
 import os
 import threading
 from collections.abc import Iterable
@@ -57,26 +59,28 @@ from ingestion.segment.settings import (
 )
 
 Bounds = tuple[datetime, datetime]
+
+
+def _quote(text: str) -> str:
+    return "'" + text.replace("'", "''") + "'"
+
+
 _STRING_VALUED = frozenset(TEXT_FIELDS) | frozenset(TIMESTAMP_FIELDS)
-# A JSON text (as yyjson re-writes it: compact, but big numbers and NaN/Infinity kept as sent)
-# matching this might be written differently by orjson: a number with 16 or more digits, an
-# exponent or below 0.001, or a NaN/Infinity (which orjson rejects). The texts are joined with
-# commas, so each starts after one. A false alarm (the pattern inside a string) only costs
-# speed: the file is read line by line.
-_UNUSUAL = r"[:,\[]-?(\d{16}|\d+(\.\d+)?[eE]|0\.000|[NIi]|n[^u])"
-# yyjson writes a number sent with an exponent (1e5) as a float (100000.0): for a text with a
-# float, the raw line is looked at for exponents too (a slower pattern, so only then).
-_SUSPECT = r"[:,\[]-?(\d{16}|\d+[.eE]|[NIi]|n[^u])"
-_RAW_EXPONENT = r"[:,\[]\s*-?\d+(\.\d+)?[eE]"
-
-
-def _unusual_numbers(texts: str) -> str:
-    """SQL: the JSON texts, or the raw line behind them, have a number orjson may write apart."""
-    return (
-        f"(case when regexp_matches({texts}, {_quote(_SUSPECT)}) then "
-        f"regexp_matches({texts}, {_quote(_UNUSUAL)}) "
-        f"or regexp_matches(line, {_quote(_RAW_EXPONENT)}) else false end)"
-    )
+# A number orjson may write apart from yyjson: 16 or more digits before the point, an exponent,
+# below 0.001, or a NaN/Infinity spelling (orjson rejects those; `n[^u]` is any but null).
+_NUMBER = r"-?(\d{16}|\d+(\.\d+)?[eE]|0\.000|[NIi]|n[^u])"
+# On the raw line, where a value follows a colon or a comma after optional whitespace (and a
+# number in an array after the brackets that open it: an array itself follows one of those
+# two), and a comma before a closing bracket, which yyjson accepts and drops (orjson rejects
+# the line). Two patterns, each starting with its one character, run much faster than one
+# starting with a class of characters (RE2 skips to that character). A false alarm (the
+# pattern inside a string) only costs speed: the file is read line by line.
+_AFTER_COMMA = r",\s*([\]}]|(\[\s*)*" + _NUMBER + ")"
+_AFTER_COLON = r":\s*(\[\s*)*" + _NUMBER
+_UNUSUAL_LINE = (
+    f"(case when regexp_matches(line, {_quote(_AFTER_COMMA)}) then true "
+    f"else regexp_matches(line, {_quote(_AFTER_COLON)}) end)"
+)
 
 
 _TIMESTAMP = (
@@ -84,17 +88,13 @@ _TIMESTAMP = (
     r"(\.\d{1,6})?(Z|[+-]([01]\d|2[0-3]):[0-5]\d)?$"
 )
 # The dlt type `helpers._dlt_type` gives a value, by the first character of its JSON text.
-# (Numbers with an exponent never get here: see _UNUSUAL.)
+# (Numbers with an exponent never get here: see _NUMBER.)
 KIND_SQL = (
-    "case when {x} is null then null when {x}[1] = '\"' then 'string' "
-    "when {x}[1] in ('{{', '[') then 'json' "
+    "case when {x} is null then null when starts_with({x}, '\"') then 'string' "
+    "when starts_with({x}, '{{') or starts_with({x}, '[') then 'json' "
     "when {x} in ('true', 'false') then 'bool' "
     "when contains({x}, '.') then 'double' else 'bigint' end"
 )
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _kind(expression: str) -> str:
@@ -156,7 +156,7 @@ class ColumnarParser:
         # share their fields). Each line's list of keys comes back as a hash: a list not seen
         # before is read from the file (a few distinct lists per file), and if it has an
         # unknown field not extracted, the query runs again with the file's own fields. A
-        # repeated key sends the file line by line (`from_json` keeps its first copy, orjson
+        # repeated key sends the file line by line (`json_extract` keeps its first copy, orjson
         # the last).
         lines = (
             f"read_csv({_quote(path)}, columns = {{'line': 'VARCHAR'}}, delim = {_quote(chr(1))}, "
@@ -194,30 +194,33 @@ class ColumnarParser:
     def _query(self, lines: str, extra_keys: list[str], bounds: Bounds) -> pa.Table:
         """Each line's fields beside the checks on the line (`ok`) and its keys (`keys_hash`).
 
-        `from_json` parses a line once into the fields asked for; ids and timestamps come as
-        JSON text (a string is then its quoted text: the line has no backslash), the other
-        fields as JSON text re-written by yyjson, which drops what the parser smooths over
-        (trailing commas, whitespace): those are looked for on the raw line.
+        `json_extract` with a list of paths parses a line once into the fields asked for (and
+        `context.groupId`); ids and timestamps come as JSON text (a string is then its quoted
+        text: the line has no backslash), the other fields as JSON text re-written by yyjson,
+        which drops what the parser smooths over (trailing commas, whitespace): those are
+        looked for on the raw line.
         """
         fields = [*TEXT_FIELDS, *TIMESTAMP_FIELDS, *JSON_FIELDS, *extra_keys]
-        if len({key.lower() for key in fields}) < len(fields):  # struct names ignore case
+        if len({key.lower() for key in fields}) < len(fields):  # rare: left to the per-line path
             raise duckdb.InvalidInputException("field names differ only by case")
         aliases = {key: f"f{index}" for index, key in enumerate(fields)}
-        structure = json.dumps(dict.fromkeys(fields, "JSON"))
+        # JSON pointers (any key can be written as one); a JSON null is an absent value.
+        paths = ", ".join(_quote(_pointer(key)) for key in fields)
         unpack = ", ".join(
-            f"struct_extract(parsed, {_quote(key)})::varchar as "
+            f"nullif(parsed[{index + 1}], 'null')::varchar as "
             f"{'j' if key in _STRING_VALUED else ''}{aliases[key]}"
-            for key in fields
+            for index, key in enumerate(fields)
         )
+        group = f"parsed[{len(fields) + 1}]::varchar as context_group"
         strings = "".join(
-            f"case when j{alias}[1] = '\"' then substr(j{alias}, 2, length(j{alias}) - 2) "
+            f"case when starts_with(j{alias}, '\"') then substr(j{alias}, 2, length(j{alias}) - 2) "
             f"end as {alias}, "
             for key, alias in aliases.items()
             if key in _STRING_VALUED
         )
         # A string field holding another JSON value (a number, an object) is unusual.
         string_checks = " and ".join(
-            f"(j{alias} is null or j{alias}[1] = '\"')"
+            f"(j{alias} is null or starts_with(j{alias}, '\"'))"
             for key, alias in aliases.items()
             if key in _STRING_VALUED
         )
@@ -225,20 +228,18 @@ class ColumnarParser:
             f"list_position(keys, {_quote(key)}) as x{index}__pos, "
             for index, key in enumerate(extra_keys)
         )
-        json_texts = ", ".join(aliases[key] for key in fields if key not in _STRING_VALUED)
         outputs = _typed_columns(aliases, extra_keys, bounds)
-        precomputed = _PRECOMPUTED.format(
-            context=aliases["context"], **{key: aliases[key] for key in TIMESTAMP_FIELDS}
-        )
+        precomputed = _PRECOMPUTED.format(**{key: aliases[key] for key in TIMESTAMP_FIELDS})
         return self._con.sql(
             f"""
             with raw as (
-                select line, json_keys(line) as keys, from_json(line, {_quote(structure)}) as parsed
+                select line, json_keys(line) as keys,
+                    json_extract(line, [{paths}, '/context/groupId']) as parsed
                 from {lines}
                 where {_NOT_BLANK}
             ),
             unpacked as (
-                select line, keys, {unpack} from raw
+                select line, keys, {unpack}, {group} from raw
             ),
             fields as (
                 select *, {strings} {positions} {precomputed}
@@ -246,8 +247,7 @@ class ColumnarParser:
                     {string_checks}
                     and not contains(line, '\\')
                     and not contains(line, chr(127))
-                    and not {_TRAILING_COMMA}
-                    and not {_unusual_numbers(f"concat_ws(',', '', {json_texts})")}
+                    and not {_UNUSUAL_LINE}
                     as plain
                 from unpacked
             )
@@ -261,16 +261,31 @@ def _extras(key_lists: Iterable[list[str] | None]) -> list[str]:
     return sorted({key for keys in key_lists if keys for key in keys} - KNOWN_FIELDS)
 
 
-# A line of spaces is skipped, as in the per-line path (`trim` copies the line: only for those).
-_NOT_BLANK = "line is not null and (ascii(line) <> 32 or trim(line) <> '')"
-# A comma before a closing bracket, which yyjson accepts and drops (orjson rejects the line).
-_TRAILING_COMMA = "regexp_matches(line, ',\\s*[\\]}]')"
+# A line of spaces is skipped, as in the per-line path (`trim` copies the line: only for those;
+# a `case` evaluates its branch only for the rows that reach it, where `or` evaluates both).
+_NOT_BLANK = "line is not null and case when ascii(line) <> 32 then true else trim(line) <> '' end"
 _PRECOMPUTED = (
     "try_cast({timestamp} as timestamptz) as ts_timestamp, "
     "try_cast({receivedAt} as timestamptz) as ts_receivedAt, "
     "try_cast({sentAt} as timestamptz) as ts_sentAt, "
-    "json_extract({context}, '$.groupId')::varchar as context_group, "
 )
+
+
+def _pointer(key: str) -> str:
+    """The JSON pointer (RFC 6901) of a top-level key."""
+    return "/" + key.replace("~", "~0").replace("/", "~1")
+
+
+def _id_text(text: str) -> str:
+    """SQL: `text`, or null if it is empty or spaces only (no id, as in `helpers._text`).
+
+    Only a text starting with a space is trimmed (a copy): a `case` evaluates a branch only
+    for the rows that reach it.
+    """
+    return (
+        f"case when not starts_with({text}, ' ') then nullif({text}, '') "
+        f"when trim({text}) <> '' then {text} end"
+    )
 
 
 def _typed_columns(aliases: dict[str, str], extra_keys: list[str], bounds: Bounds) -> list[str]:
@@ -281,8 +296,7 @@ def _typed_columns(aliases: dict[str, str], extra_keys: list[str], bounds: Bound
     checks: list[str] = ["plain"]
     outputs: list[str] = []
     for key, column in TEXT_FIELDS.items():
-        # spaces only is no id, as in the per-line path (`helpers._text`)
-        outputs.append(f"case when trim({aliases[key]}) <> '' then {aliases[key]} end as {column}")
+        outputs.append(f"{_id_text(aliases[key])} as {column}")
     # What EventBatch.add rejects: such a file goes to the per-line path, which says why.
     checks.append("message_id is not null")
     checks.append("type is not null")
@@ -300,17 +314,18 @@ def _typed_columns(aliases: dict[str, str], extra_keys: list[str], bounds: Bound
         outputs.append(f"case when {text} <> '' then {parsed} end as {column}")
     context = aliases["context"]
     group = "context_group"
-    is_object = f"{context}[1] = '{{'"
+    is_object = f"starts_with({context}, '{{')"
     checks.append(
         f"({context} is null or not {is_object} or {group} is null or {group} = 'null' or "
-        f"{group}[1] = '\"' or {_kind(group)} = 'bigint')"
+        f"starts_with({group}, '\"') or {_kind(group)} = 'bigint')"
     )
     group_text = (
-        f"case when {group}[1] = '\"' then substr({group}, 2, length({group}) - 2) else {group} end"
+        f"case when starts_with({group}, '\"') then substr({group}, 2, length({group}) - 2) "
+        f"else {group} end"
     )
     outputs.append(
-        f"case when {is_object} and {group} is not null and {group} <> 'null' "
-        f"and trim({group_text}) <> '' then {group_text} end as context_group_id"
+        f"case when {is_object} and {group} <> 'null' then {_id_text(group_text)} end "
+        "as context_group_id"
     )
     for key, column in JSON_FIELDS.items():
         outputs.append(f"{aliases[key]} as {column}")
@@ -319,9 +334,11 @@ def _typed_columns(aliases: dict[str, str], extra_keys: list[str], bounds: Bound
         outputs.append(f"x{index}__pos")
         outputs.append(f"{_kind(alias)} as x{index}__kind")
         outputs.append(
-            f"case when {alias}[1] = '\"' then substr({alias}, 2, length({alias}) - 2) "
+            f"case when starts_with({alias}, '\"') then substr({alias}, 2, length({alias}) - 2) "
             f"else {alias} end as x{index}__value"
         )
+    # For the in-load dedup (`helpers.SeenIds`): equal ids have equal hashes.
+    outputs.append("hash(message_id) as message_id_hash")
     outputs.append(f"coalesce({' and '.join(checks)}, false) as ok")
     return outputs
 

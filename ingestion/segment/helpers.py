@@ -57,40 +57,93 @@ class SeenIds:
     array each: a million ids cost about 40 MB there instead of about 100 MB and a second
     of Python as set members. They become set members only if a file read line by line
     asks (`in`), which the few files with a bad line do.
+
+    With the ids' 64-bit hashes (the parser computes them), a file is compared by hash first:
+    ids with distinct hashes are distinct, so only the ids whose hash was seen before
+    (re-deliveries, or a chance collision) are compared as text. Each file's hashes are kept
+    sorted, so comparing them is a merge-like binary search of sorted values.
     """
 
     def __init__(self) -> None:
         self._members: set[str] = set()
         self._arrays: list[pa.Array] = []
+        # Beside each of `_arrays` while every file came with hashes: its ids' hashes sorted,
+        # and where each of those ids is in the array.
+        self._sorted: list[tuple[np.ndarray, np.ndarray]] = []
 
     def __contains__(self, key: object) -> bool:
         if self._arrays:
             for array in self._arrays:
                 self._members.update(array.to_pylist())
             self._arrays = []
+            self._sorted = []
         return key in self._members
 
     def add(self, key: str) -> None:
         """Record an id the per-line path took."""
         self._members.add(key)
 
-    def take_new(self, ids: pa.Array) -> pa.Array:
+    def take_new(self, ids: pa.Array, hashes: pa.Array | None = None) -> pa.Array:
         """Which of a file's `ids` (in file order) are first copies in this load; records them.
 
         In C: a copy earlier in the same file is found with `index_in` on the file itself, one
-        in an earlier file by looking the earlier ids up in this file's ids.
+        in an earlier file by looking the earlier ids up in this file's ids. With `hashes` (of
+        each id, as `columnar` computes them), only the ids whose hash repeats are.
         """
+        hashed = len(self._sorted) == len(self._arrays) and not self._members
+        if hashes is not None and hashed:
+            keep = self._new_by_hash(ids, hashes.to_numpy(zero_copy_only=False))
+        else:
+            keep = self._new_by_text(ids)
+            self._sorted = []  # by text from here on
+        mask = pa.array(keep, type=pa.bool_())
+        self._arrays.append(ids.filter(mask))
+        return mask
+
+    def _new_by_text(self, ids: pa.Array) -> np.ndarray:
         first = pc.index_in(ids, value_set=ids).to_numpy(zero_copy_only=False)
-        keep = first == np.arange(len(ids))
+        keep: np.ndarray = first == np.arange(len(ids))
         earlier = list(self._arrays)
         if self._members:
             earlier.append(pa.array(list(self._members), type=pa.string()))
         if earlier:
             found = pc.index_in(pa.chunked_array(earlier, type=pa.string()), value_set=ids)
             keep[found.drop_null().to_numpy()] = False
-        mask = pa.array(keep, type=pa.bool_())
-        self._arrays.append(ids.filter(mask))
-        return mask
+        return keep
+
+    def _new_by_hash(self, ids: pa.Array, hashes: np.ndarray) -> np.ndarray:
+        order = np.argsort(hashes, kind="stable")
+        ordered = hashes[order]
+        suspects = [ordered[1:][ordered[1:] == ordered[:-1]]]  # twice in this file
+        for earlier, _ in self._sorted:  # or in an earlier file
+            suspects.append(ordered[_among(ordered, earlier)])
+        values = np.unique(np.concatenate(suspects))
+        keep = np.ones(len(ids), dtype=bool)
+        if len(values):  # compared as text: the ids with those hashes, here and before
+            rows = np.sort(order[_among(ordered, values)])
+            candidates = ids.take(pa.array(rows))
+            first = pc.index_in(candidates, value_set=candidates).to_numpy(zero_copy_only=False)
+            keep[rows] = first == np.arange(len(rows))
+            before = [
+                array.take(pa.array(places[_among(earlier, values)]))
+                for array, (earlier, places) in zip(self._arrays, self._sorted, strict=True)
+            ]
+            if before:
+                found = pc.is_in(candidates, value_set=pa.chunked_array(before, type=pa.string()))
+                keep[rows[found.to_numpy(zero_copy_only=False)]] = False
+        kept = keep[order]
+        places = (np.cumsum(keep) - 1)[order[kept]]  # where the kept ids land in the array
+        self._sorted.append((ordered[kept], places))
+        return keep
+
+
+def _among(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Which of `ordered` (sorted hashes) are in `values` (sorted): a binary search each."""
+    if not len(values):
+        return np.zeros(len(ordered), dtype=bool)
+    place = np.minimum(np.searchsorted(values, ordered), len(values) - 1)
+    found: np.ndarray = values[place] == ordered
+    return found
 
 
 class BadRecord(ValueError):
@@ -432,7 +485,12 @@ def read_parsed(
         return
     ids = table.column("message_id").combine_chunks()
     if isinstance(seen_ids, SeenIds):
-        keep = seen_ids.take_new(ids)
+        hashes = (
+            table.column("message_id_hash").combine_chunks()
+            if "message_id_hash" in table.column_names
+            else None
+        )
+        keep = seen_ids.take_new(ids, hashes)
     else:
         seen_add = seen_ids.add
         keep = pa.array(

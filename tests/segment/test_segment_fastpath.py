@@ -44,8 +44,26 @@ _PLAIN = '{"type":"track","messageId":"x","timestamp":"2026-01-05T10:00:00Z","us
         _PLAIN.replace('"messageId":"x"', '"messageId":["x"]'),
         _PLAIN.replace('"2026-01-05T10:00:00Z"', "1767607200"),
         _PLAIN + ',"sentAt":{"t":1}}',
-        _PLAIN + ',"x":1,"x":2}',  # a repeated key: orjson keeps the last, from_json the first
+        _PLAIN + ',"x":1,"x":2}',  # a repeated key: orjson keeps the last, json_extract the first
         _PLAIN + ',"p":"\u007f"}',
+        # Numbers as sent with spaces (as json.dumps writes), in arrays and nested arrays,
+        # and as a bare top-level field: each found on the raw line.
+        _PLAIN + ', "properties": {"p": 1e5}}',
+        _PLAIN + ', "properties": {"p": [1, 1E-7]}}',
+        _PLAIN + ', "properties": {"p": [ [ 2.5e+3 ] ]}}',
+        _PLAIN + ', "properties": {"p": [[1], [-3e2]]}}',
+        _PLAIN + ', "seats": 1e5}',
+        _PLAIN + ', "seats":\t-2E+1}',
+        _PLAIN + ', "properties": {"p": 1234567890123456}}',  # 16 digits
+        _PLAIN + ', "properties": {"p": [0.00001]}}',
+        _PLAIN + ', "properties": {"p": -0.0009}}',
+        _PLAIN + ', "traits": {"p": [1, NaN]}}',
+        _PLAIN + ', "traits": {"p": -nan}}',
+        _PLAIN + ', "traits": {"p": [ Infinity ]}}',
+        _PLAIN + ', "x": -inf}',
+        _PLAIN + ', "properties": {"a": [1, 2 , ] }}',  # trailing commas with spaces
+        _PLAIN + ', "properties": {"a": 1 ,\t}}',
+        _PLAIN + ', "context": {"groupId": 1e3}}',
     ],
 )
 def test_a_line_the_rewrite_could_hide_sends_its_file_line_by_line(tmp_path: Path, unusual: str):
@@ -143,3 +161,99 @@ def test_files_past_the_loads_row_budget_are_not_parsed_ahead(tmp_path: Path):
         prefetcher.close()
     # The first file tells nothing yet (two ahead); then the budget stops at file 2.
     assert started == [[1, 2], [2], []]
+
+
+def test_plain_numbers_ids_and_group_ids_parse_whole_as_the_per_line_path(tmp_path: Path):
+    """Shapes the checks let through: each must come out as the per-line path loads it."""
+    plain = _PLAIN[: -len(',"userId":"u"')]
+    lines = [
+        # numbers orjson writes as yyjson does (a carry to 16 digits included)
+        plain + ',"userId":"u","properties":{"a":-0.0,"b":-0,"c":0.001,"d":[1.5,[2,-3]]}}',
+        plain + ',"userId":"u","properties":{"e":123456789012345,"f":999999999999999.99}}',
+        plain + ', "userId": "u", "properties": {"g": [ 0.25 , 7 ], "h": 100.0}, "seats": -12}',
+        plain + ',"userId":"u","seats":2.5,"traits":{"i":0.5,"j":0.1234567890123456}}',
+        # ids with spaces: only a text of spaces is no id
+        plain + ',"userId":" u ","anonymousId":"   ","event":" "}',
+        # context.groupId absent, deeper, null, spaces, a number, and a context that is no
+        # object
+        plain + ',"userId":"u","context":{"page":{"groupId":"deep"}}}',
+        plain + ',"userId":"u","context":{"groupId":null}}',
+        plain + ',"userId":"u","context":{"groupId":"  "}}',
+        plain + ',"userId":"u","context":{"groupId":-42}}',
+        plain + ',"userId":"u","context":[{"groupId":"in an array"}]}',
+        plain + ',"userId":"u","context":{"groupId":" acc_1"}}',
+        # top-level keys a JSON path would need quoting for
+        plain + ',"userId":"u","a/b":1,"x~y":"z","c.d":true,"":[],"0":null}',
+    ]
+    lines = [line.replace('"x"', f'"m{index}"', 1) for index, line in enumerate(lines)]
+    path = write_events(tmp_path / "a.jsonl", lines, gz=False)
+    fast, reference = _batches(path, ColumnarParser(threads=1))
+    assert [t.to_pylist() for t in fast] == [t.to_pylist() for t in reference]
+    assert [t.schema for t in fast] == [t.schema for t in reference]
+    rows = [row for table in reference for row in table.to_pylist()]
+    assert [row["context_group_id"] for row in rows[5:11]] == [
+        None,
+        None,
+        None,
+        "-42",
+        None,
+        " acc_1",
+    ]
+    assert rows[0]["properties"] == '{"a":-0.0,"b":0,"c":0.001,"d":[1.5,[2,-3]]}'
+    assert rows[1]["properties"] == '{"e":123456789012345,"f":1000000000000000.0}'
+    assert (rows[4]["user_id"], rows[4]["anonymous_id"], rows[4]["event"]) == (" u ", None, None)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["a:1e5", "x,NaN", "[Infinity]", "1234567890123456", "r:0.0001", "a, }", "t: -inf"],
+)
+def test_a_string_that_looks_unusual_loads_as_the_per_line_path(tmp_path: Path, text: str):
+    """A false alarm only sends the file line by line; the rows are the same either way."""
+    line = _PLAIN + f',"properties":{{"note":"{text}"}},"label":"{text}"}}'
+    path = write_events(tmp_path / "a.jsonl", [track("m1"), line], gz=False)
+    parsed = ColumnarParser().parse(str(path))
+    with path.open("rb") as handle:
+        reference = list(read_lines(iter(handle), str(path), 2, set(), {}))
+    assert [row["label"] for t in reference for row in t.to_pylist()] == [None, text]
+    if parsed is not None:
+        fast = list(read_parsed(parsed, str(path), 2, set(), {}))
+        assert [t.to_pylist() for t in fast] == [t.to_pylist() for t in reference]
+
+
+def test_seen_ids_by_hash_keep_the_first_copies_even_when_hashes_collide():
+    """Equal hashes only send ids to the text comparison: distinct ids sharing one all stay."""
+    files = [
+        (["a", "b", "c"], [7, 7, 7]),  # three ids, one hash
+        (["b", "d", "e", "a"], [7, 7, 1, 7]),  # b and a seen; d shares their hash, is new
+        (["f", "f", "g", "e"], [3, 3, 3, 1]),  # f twice here; g shares f's hash; e seen
+        (["h", "i"], [5, 6]),
+    ]
+    expected = [
+        [True, True, True],
+        [False, True, True, False],
+        [True, False, True, False],
+        [True, True],
+    ]
+
+    def masks(seen: SeenIds, with_hashes: list[bool]) -> list[list[bool]]:
+        result = []
+        for (ids, hashes), hashed in zip(files, with_hashes, strict=True):
+            values = pa.array(hashes, type=pa.uint64()) if hashed else None
+            result.append(seen.take_new(pa.array(ids), values).to_pylist())
+        return result
+
+    assert masks(SeenIds(), [True] * 4) == expected
+    assert masks(SeenIds(), [False] * 4) == expected
+    assert masks(SeenIds(), [True, False, True, True]) == expected  # by text after a file without
+    seen = SeenIds()
+    assert masks(seen, [True] * 4) == expected
+    assert "d" in seen and "x" not in seen  # a file read line by line asks
+    seen.add("x")
+    assert seen.take_new(
+        pa.array(["x", "d", "j"]), pa.array([9, 7, 8], pa.uint64())
+    ).to_pylist() == [
+        False,
+        False,
+        True,
+    ]
