@@ -1,7 +1,9 @@
 """`make run` in small, on both engines: one world, the whole Dagster graph run twice on DuckDB
 and twice on PostgreSQL, real marts checked, and the two engines' marts compared row for row.
 
-Expected values are computed here straight from the generated files, independently of dbt.
+Expected values are computed here straight from the generated files, independently of dbt,
+and every mart is compared with METRICS.md computed again from the raw tables and the seeds
+(`tests/toolkit/independent`).
 """
 
 from __future__ import annotations
@@ -19,6 +21,9 @@ from typing import Any
 import duckdb
 import pytest
 
+from tests.toolkit.independent import accounts, support, usage
+from tests.toolkit.independent.compare import Expected, compare_with_mart
+from tests.toolkit.paths import DBT_PROJECT_DIR
 from tests.toolkit.runs import run_demo, run_env
 from tests.toolkit.warehouse import pg_query, query
 from tools.compare_marts import differences, read_duckdb, read_postgres
@@ -119,7 +124,7 @@ def _expected_activity(world: Path) -> tuple[dict[date, set[str]], date, date]:
     seen: set[str] = set()
     active: dict[date, set[str]] = defaultdict(set)
     event_days: set[date] = set()
-    messages = []
+    messages: list[str] = []
     for path in sorted((world / "events").rglob("*.jsonl.gz")):
         with gzip.open(path, "rt") as lines:
             messages.extend(lines)
@@ -241,6 +246,50 @@ def test_tickets_mart_has_every_ticket_but_the_deleted(pipeline) -> None:
     rows = pipeline.query("select ticket_id from marts.fct_tickets")
     assert {r[0] for r in rows} == kept
     assert len(kept) < len(tickets)  # the world plants deleted tickets
+
+
+AREAS = {"usage": usage, "support": support, "accounts": accounts}
+
+
+@pytest.fixture(scope="module")
+def independent(pipelines) -> dict[str, list[Expected]]:
+    """METRICS.md computed again from the raw tables and the seeds alone, per area."""
+    with duckdb.connect(str(pipelines["duckdb"].warehouse), read_only=True) as con:
+        return {
+            name: area.expected_marts(con, DBT_PROJECT_DIR / "seeds")
+            for name, area in AREAS.items()
+        }
+
+
+@pytest.mark.parametrize("area", list(AREAS))
+def test_marts_equal_an_independent_computation_of_metrics_md(
+    pipelines, independent, area: str
+) -> None:
+    """Every row and value of the area's marts, after two runs (the second incremental)."""
+    with duckdb.connect(str(pipelines["duckdb"].warehouse), read_only=True) as con:
+        found = [compare_with_mart(con, expected) for expected in independent[area]]
+    assert not any(found), "\n\n".join(d.message() for d in found if d)
+    empty = [e.label for e in independent[area] if e.frame.empty]
+    assert empty == []  # two empty tables would prove nothing
+
+
+def test_independent_checks_cover_every_mart_and_every_metrics_daily_row(
+    pipelines, independent
+) -> None:
+    """A new mart or metric outside every area's check fails here, not silently."""
+    checked = [e for area in independent.values() for e in area]
+    marts = {
+        row[0]
+        for row in pipelines["duckdb"].query(
+            "select table_name from information_schema.tables where table_schema = 'marts'"
+        )
+    }
+    assert {e.mart for e in checked} == marts - {"unresolved_records"}
+    slices = " or ".join(f"({e.where})" for e in checked if e.mart == "metrics_daily")
+    uncovered = pipelines["duckdb"].query(
+        f"select distinct metric_name from marts.metrics_daily where not ({slices})"
+    )
+    assert uncovered == []
 
 
 def test_full_refresh_rebuilds_the_days_an_incremental_run_keeps(pipelines) -> None:

@@ -14,6 +14,8 @@ Import what you need from its part, e.g. `from tests.toolkit.warehouse import qu
   ids and the list of dbt marts; `usage_fixture` holds the hand-checked raw rows.
 - `small_marts`: hand-written marts standing in for a built warehouse (report, semantic layer).
 - `chromium`: a headless Chromium page for tests that look at pages as a person does.
+- `independent`: METRICS.md computed a second time from the raw tables and the seeds, and the
+  one comparison of such a table with its mart (`compare_with_mart`).
 
 No test file imports another test file: what two test files share belongs here.
 """
