@@ -18,18 +18,17 @@ would first be built whole).
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
 import tempfile
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from marts import RESULTS, incremental_run  # noqa: E402
+from marts import incremental_run  # noqa: E402
+from record import write_results  # noqa: E402
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -68,10 +67,7 @@ def main(argv: list[str] | None = None) -> int:
             print("  ".join(line), flush=True)
             rounds.append(figures)
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"incremental-rounds-{stamp}.json"
-    out.write_text(json.dumps({"rounds": rounds, "base": args.base}, indent=2, default=str))
+    out = write_results("incremental-rounds", {"rounds": rounds, "base": args.base})
     print(f"wrote {out}")
     return 0
 

@@ -49,11 +49,11 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+from record import write_results  # bench/ is on the path when run as a script
 
 RUN_KINDS = ("baseline", "loader", "staging", "loader_merge", "loader_base")
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 LINES_PER_FILE = 100_000
 DUPLICATE_SHARE = 0.01
 
@@ -385,8 +385,6 @@ def main(argv: list[str] | None = None) -> int:
             dedup_ratio = round(with_dedup / baseline_seconds, 2)
             print(f"loader+dedup / baseline wall time: {dedup_ratio}x")
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     report = {
         "events": args.events,
         "data": data,
@@ -396,10 +394,9 @@ def main(argv: list[str] | None = None) -> int:
         "ratio_loader_and_dedup_to_baseline": dedup_ratio,
         "ratio_loader_merge_to_baseline": merge_ratio,
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
-        "at": stamp,
+        "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    target = RESULTS / f"ingest_events-{args.events}-{stamp}.json"
-    target.write_text(json.dumps(report, indent=2))
+    target = write_results(f"ingest_events-{args.events}", report)
     print(f"results: {target}")
     import shutil
 

@@ -63,13 +63,13 @@ from pathlib import Path
 from typing import Any
 
 import duckdb
+from record import write_results  # bench/ is on the path when run as a script
 
 from tools.compare_marts import differences, read_duckdb
 
 ROOT = Path(__file__).resolve().parent.parent
 DBT_PROJECT = ROOT / "dbt_project"
 DBT = Path(os.environ.get("DBT_EXECUTABLE", ROOT / ".venv" / "bin" / "dbt"))
-RESULTS = Path(__file__).resolve().parent / "results"
 END_DATE = "2026-03-31"
 LAST_DBT_ELAPSED = [0.0]
 LAST_DBT_NODES: list[dict[str, Any]] = []
@@ -431,10 +431,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.verify:
         print(f"incremental equals full refresh: {results['verified_equal_to_full_refresh']}")
 
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"marts-{stamp}.json"
-    out.write_text(json.dumps(results, indent=2, default=str))
+    out = write_results("marts", results)
     print(f"wrote {out}")
     return 0
 

@@ -54,14 +54,14 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:  # `python bench/postgres.py` puts bench/ first, not the root
     sys.path.insert(0, str(ROOT))
 
-from spark import timed  # noqa: E402  (bench/ is on the path when run as a script)
+from record import write_results  # noqa: E402  (bench/ is on the path when run as a script)
+from spark import timed  # noqa: E402
 
 from tools import pg_cluster  # noqa: E402
 from tools.compare_marts import Marts, differences, read_duckdb, read_postgres  # noqa: E402
 
 DBT_PROJECT = ROOT / "dbt_project"
 DBT = Path(os.environ.get("DBT_EXECUTABLE", ROOT / ".venv" / "bin" / "dbt"))
-RESULTS = Path(__file__).resolve().parent / "results"
 END_DATE = "2026-03-31"
 SLOWEST_NODES = 15
 ENGINES = ("duckdb", "postgres")
@@ -429,10 +429,7 @@ def main(argv: list[str] | None = None) -> int:
         "loadavg_at_end": os.getloadavg(),
     }
     _print_table(results, args.gx, args.verify)
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"postgres-{stamp}.json"
-    out.write_text(json.dumps(results, indent=2, default=str))
+    out = write_results("postgres", results)
     print(f"bench wall time {results['meta']['bench_wall_s']} s; wrote {out}")
     if args.work is None:
         shutil.rmtree(work, ignore_errors=True)

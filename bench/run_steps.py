@@ -40,12 +40,12 @@ import sys
 import tempfile
 import time
 from collections import defaultdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from record import write_results  # bench/ is on the path when run as a script
+
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = Path(__file__).resolve().parent / "results"
 DBT_TARGET = ROOT / "dbt_project" / "target"
 SCALE_DEFAULT = 1.0
 TOP_DBT_NODES = 8
@@ -303,10 +303,7 @@ def main(argv: list[str] | None = None) -> int:
                 }
             )
     print_totals(report["runs"])
-    RESULTS.mkdir(exist_ok=True)
-    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = RESULTS / f"run-steps-{stamp}{'-' + args.label if args.label else ''}.json"
-    out.write_text(json.dumps(report, indent=2, default=str))
+    out = write_results("run-steps", report, args.label or "")
     print(f"\nwritten: {out}")
     return 0
 
