@@ -18,40 +18,17 @@ import pandas as pd
 from scipy import stats
 
 from tests.toolkit.independent.compare import Expected, frame
+from tests.toolkit.independent.raw import FIRST_COPY_EVENTS, completed, latest_version
 
 LICENSE_METRICS = ["seats_purchased", "active_users_28d", "utilization", "unused_seats", "arr"]
 Z_95 = 1.959963984540054
-
-
-def completed(schema: str) -> str:
-    """Rows of completed dlt loads of one raw schema."""
-    return f"_dlt_load_id in (select load_id from {schema}._dlt_loads where status = 0)"
-
-
-def latest_zendesk(table: str) -> str:
-    """Zendesk records: the greatest updated_at, then the later one in the export stream."""
-    return f"""
-        select * from raw_zendesk.{table}
-        where {completed("raw_zendesk")}
-        qualify row_number() over (
-            partition by id order by updated_at desc, version_order desc
-        ) = 1
-    """
 
 
 # Events, first copy of each messageId (docs/metrics.md, "Re-delivered records"). `latest`
 # orders calls of one timestamp: the later received_at, then the greater messageId.
 EVENTS = f"""
 create temp table ev as
-with first_copy as (
-    select *
-    from raw_segment.events
-    where {completed("raw_segment")}
-    qualify row_number() over (
-        partition by message_id
-        order by _dlt_load_id, received_at nulls last, _source_file, _dlt_id
-    ) = 1
-)
+with first_copy as ({FIRST_COPY_EVENTS})
 select
     message_id,
     type,
@@ -181,8 +158,8 @@ inner join active as a using (account_id, d)
 # call counts, anonymous ones too: docs/metrics.md, `dim_accounts`).
 DIM_ACCOUNTS = f"""
 create temp table tk as
-with tickets as ({latest_zendesk("tickets")}),
-organizations as ({latest_zendesk("organizations")})
+with tickets as ({latest_version("raw_zendesk.tickets")}),
+organizations as ({latest_version("raw_zendesk.organizations")})
 select
     t.id as ticket_id,
     nullif(trim(o.external_id), '') as account_id,
@@ -219,7 +196,8 @@ with named as (
     union all
     select context_group_id, ts from ev where type in ('track', 'page')
     union all
-    select nullif(trim(external_id), ''), created_at from ({latest_zendesk("organizations")})
+    select nullif(trim(external_id), ''), created_at
+    from ({latest_version("raw_zendesk.organizations")})
     union all
     select account_id, created_at from tk
     union all

@@ -16,6 +16,7 @@ import duckdb
 import pandas as pd
 
 from tests.toolkit.independent.compare import Expected, frame
+from tests.toolkit.independent.raw import completed, latest_version
 from tests.toolkit.independent.usage import FIRST_COPIES
 
 SUPPORT_METRICS = [
@@ -26,25 +27,6 @@ SUPPORT_METRICS = [
     "sla_breach_rate",
 ]
 NPS_SCORE_REF = "nps_score"  # the Typeform loader's default score_ref
-
-
-def completed(schema: str) -> str:
-    """Rows of completed dlt loads of one raw schema."""
-    return f"_dlt_load_id in (select load_id from {schema}._dlt_loads where status = 0)"
-
-
-def latest_version(table: str, key: str = "id") -> str:
-    """Zendesk records: the greatest updated_at, then the later one in the export stream.
-
-    The loader writes version_order as '<updated_at>#<stream position>'.
-    """
-    return f"""
-        select * from {table}
-        where {completed("raw_zendesk")}
-        qualify row_number() over (
-            partition by {key} order by updated_at desc, version_order desc
-        ) = 1
-    """
 
 
 def as_of_date(con: duckdb.DuckDBPyConnection) -> dt.date:

@@ -17,6 +17,7 @@ import duckdb
 import pandas as pd
 
 from tests.toolkit.independent.compare import Expected
+from tests.toolkit.independent.raw import FIRST_COPY_EVENTS
 
 DAY = dt.timedelta(days=1)
 WEEK = 7 * DAY
@@ -25,20 +26,8 @@ ACCOUNT_METRICS = ["active_users", "events"]
 
 # First copy of each messageId (docs/metrics.md, "Re-delivered records": earliest load, then
 # earliest received_at, then file); only rows of completed loads; ids trimmed, '' is null.
-FIRST_COPIES = """
-with completed as (
-    select *
-    from raw_segment.events
-    where _dlt_load_id in (select load_id from raw_segment._dlt_loads where status = 0)
-),
-first_copy as (
-    select *
-    from completed
-    qualify row_number() over (
-        partition by message_id
-        order by _dlt_load_id, received_at nulls last, _source_file, _dlt_id
-    ) = 1
-)
+FIRST_COPIES = f"""
+with first_copy as ({FIRST_COPY_EVENTS})
 select
     message_id,
     type,
