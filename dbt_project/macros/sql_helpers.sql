@@ -74,3 +74,18 @@
 {% macro default__int_series(first, last, alias, column) -%}
     generate_series({{ first }}, {{ last }}) as {{ alias }} ({{ column }})
 {%- endmacro %}
+
+{#- A text column compared byte by byte (code point order, as DuckDB and Spark always do),
+    whatever collation the PostgreSQL database has: for tie-breaks on ids, which must pick the
+    same row on every engine (an ICU or en_US database orders 'm-B' after 'm-a'). -#}
+{% macro binary_text(column) -%}
+    {{ return(adapter.dispatch('binary_text')(column)) }}
+{%- endmacro %}
+
+{% macro default__binary_text(column) -%}
+    {{ column }}
+{%- endmacro %}
+
+{% macro postgres__binary_text(column) -%}
+    ({{ column }} collate "C")
+{%- endmacro %}

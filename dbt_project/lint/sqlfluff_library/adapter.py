@@ -14,6 +14,8 @@ def dispatch(macro_name: str, macro_namespace: str | None = None):  # noqa: ANN2
         return lambda first, last, alias, column: (
             f"generate_series({first}, {last}) as {alias} ({column})"
         )
+    if macro_name == "binary_text":
+        return lambda column: column
     raise NotImplementedError(macro_name)
 
 

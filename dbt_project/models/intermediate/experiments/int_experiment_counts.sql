@@ -80,7 +80,7 @@ user_exposures as (
         occurred_at,
         row_number() over (
             partition by experiment_id, user_id
-            order by occurred_at, message_id
+            order by occurred_at, {{ binary_text('message_id') }}
         ) as exposure_number,
         -- Two or more variations seen <=> their smallest and largest differ (PostgreSQL has
         -- no count(distinct) over a window).

@@ -44,7 +44,7 @@ item_totals as (
             end
         ) / 100.0 as annual_price,
         min(currency) as currency,
-        min(product_id) as product
+        min({{ binary_text('product_id') }}) as product
     from subscription_items
     group by subscription_dlt_id
 

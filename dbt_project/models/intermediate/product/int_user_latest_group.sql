@@ -21,7 +21,7 @@ group_calls as (
         group_id,
         row_number() over (
             partition by user_id
-            order by occurred_at desc, received_at desc, message_id desc
+            order by occurred_at desc, received_at desc nulls last, {{ binary_text('message_id') }} desc
         ) as recency_rank
     from events
     where

@@ -44,7 +44,7 @@ latest_group_call as (
         trait_plan as plan,
         row_number() over (
             partition by group_id
-            order by occurred_at desc, received_at desc, message_id desc
+            order by occurred_at desc, received_at desc nulls last, {{ binary_text('message_id') }} desc
         ) as recency_rank
     from events
     where

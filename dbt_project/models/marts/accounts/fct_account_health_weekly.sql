@@ -86,7 +86,7 @@ nps_in_window as (
         nps_responses.score,
         row_number() over (
             partition by scored_weeks.account_id, scored_weeks.week_start, nps_responses.user_id
-            order by nps_responses.submitted_at desc, nps_responses.response_id desc
+            order by nps_responses.submitted_at desc, {{ binary_text('nps_responses.response_id') }} desc
         ) as answer_rank
     from scored_weeks
     inner join nps_responses

@@ -23,7 +23,7 @@ ranked as (
             when user_id is null then 1
             else row_number() over (
                 partition by submitted_month, user_id
-                order by submitted_at desc, response_id desc
+                order by submitted_at desc, {{ binary_text('response_id') }} desc
             )
         end as answer_rank
     from responses

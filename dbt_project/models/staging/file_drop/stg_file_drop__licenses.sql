@@ -32,7 +32,7 @@ latest as (
         *,
         row_number() over (
             partition by license_id
-            order by dlt_load_id desc, source_file desc
+            order by dlt_load_id desc, {{ binary_text('source_file') }} desc
         ) as copy_rank
     from renamed
     where license_id is not null

@@ -30,7 +30,7 @@ deduplicated as (
         *,
         row_number() over (
             partition by response_id
-            order by dlt_load_id, source_file
+            order by dlt_load_id, {{ binary_text('source_file') }}
         ) as copy_number
     from renamed
     where response_id is not null

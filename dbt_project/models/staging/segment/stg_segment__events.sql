@@ -80,7 +80,7 @@ deduplicated as (
         *,
         row_number() over (
             partition by message_id
-            order by dlt_load_id, received_at, source_file
+            order by dlt_load_id, received_at nulls last, {{ binary_text('source_file') }}
         ) as copy_number
     from renamed
     where message_id is not null
