@@ -55,7 +55,12 @@ final as (
         cast(promoters as bigint) as promoters,
         cast(passives as bigint) as passives,
         cast(detractors as bigint) as detractors,
-        cast(round(100.0 * (promoters - detractors) / responses, 1) as double precision) as nps
+        -- Rounded through DECIMAL, as the health score: a half at the second decimal (7 of
+        -- 2,000 is 0.35, a double's 0.3499..) rounds away from zero on every engine.
+        cast(
+            round(cast(100.0 * (promoters - detractors) / responses as decimal(38, 10)), 1)
+            as double precision
+        ) as nps
     from counted
 
 )
