@@ -20,9 +20,7 @@ from typing import Any
 
 import pytest
 
-from ingestion.settings import dbt_env
-from tests.toolkit.dbt import L1, create_raw_postgres, create_raw_warehouse, raw_event, run_dbt
-from tests.toolkit.warehouse import pg_query, query
+from tests.toolkit.dbt import L1, raw_event, raw_warehouse_for_dbt, run_dbt
 
 pytestmark = pytest.mark.slow
 
@@ -55,28 +53,18 @@ ROWS = {
 def test_a_half_at_the_second_decimal_rounds_up_on_every_engine(
     engine: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "warehouse.duckdb"
-    if engine == "duckdb":
-        create_raw_warehouse(path, ROWS, completed_loads=[L1])
-        monkeypatch.delenv("WAREHOUSE", raising=False)
-        monkeypatch.setenv("WAREHOUSE_PATH", str(path))
-    else:
+    database = None
+    if engine == "postgres":
         server = request.getfixturevalue("postgres_server")
         database = server.create_database(f"rounding_{uuid.uuid4().hex[:8]}")
-        create_raw_postgres(database.url, ROWS, [L1])
-        for key, value in database.env().items():
-            monkeypatch.setenv(key, value)
-    for key, value in dbt_env().items():
-        monkeypatch.setenv(key, value)
+    path = tmp_path / "warehouse.duckdb"
+    read = raw_warehouse_for_dbt(ROWS, path, monkeypatch, database)
     result = run_dbt(["run", "--select", "+fct_nps_monthly +fct_csat_monthly"], path, tmp_path)
     assert result.returncode == 0, result.stdout[-4000:]
     statements = {
         "nps": "select responses, promoters, passives, detractors, nps from marts.fct_nps_monthly",
         "csat": "select source, responses, satisfied, csat_pct from marts.fct_csat_monthly",
     }
-    rows = {
-        name: query(path, sql) if engine == "duckdb" else pg_query(database.url, sql)
-        for name, sql in statements.items()
-    }
+    rows = {name: read(sql) for name, sql in statements.items()}
     assert rows["nps"] == [(ANSWERS, 7, ANSWERS - 7, 0, 0.4)]
     assert rows["csat"] == [("survey", ANSWERS, 3, 0.2)]

@@ -23,9 +23,7 @@ import psycopg2
 import pytest
 from psycopg2 import sql
 
-from ingestion.settings import dbt_env
-from tests.toolkit.dbt import L1, create_raw_postgres, create_raw_warehouse, raw_event, run_dbt
-from tests.toolkit.warehouse import pg_query, query
+from tests.toolkit.dbt import L1, raw_event, raw_warehouse_for_dbt, run_dbt
 from tools.pg_cluster import Cluster
 
 pytestmark = pytest.mark.slow
@@ -67,12 +65,8 @@ def test_latest_group_call_tie_breaks(
     engine: str, tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The same latest group per user on DuckDB, PostgreSQL and an ICU-collated PostgreSQL."""
-    path = tmp_path / "warehouse.duckdb"
-    if engine == "duckdb":
-        create_raw_warehouse(path, {"raw_segment.events": EVENTS}, completed_loads=[L1])
-        monkeypatch.delenv("WAREHOUSE", raising=False)
-        monkeypatch.setenv("WAREHOUSE_PATH", str(path))
-    else:
+    database = None
+    if engine != "duckdb":
         server = request.getfixturevalue("postgres_server")
         name = f"ties_{uuid.uuid4().hex[:8]}"
         database = (
@@ -80,13 +74,9 @@ def test_latest_group_call_tie_breaks(
             if engine == "postgres_icu"
             else server.create_database(name)
         )
-        create_raw_postgres(database.url, {"raw_segment.events": EVENTS}, [L1])
-        for key, value in database.env().items():
-            monkeypatch.setenv(key, value)
-    for key, value in dbt_env().items():
-        monkeypatch.setenv(key, value)
+    path = tmp_path / "warehouse.duckdb"
+    read = raw_warehouse_for_dbt({"raw_segment.events": EVENTS}, path, monkeypatch, database)
     result = run_dbt(["build", "--select", "+int_user_latest_group"], path, tmp_path)
     assert result.returncode == 0, result.stdout[-4000:]
     statement = "select user_id, latest_group_id from intermediate.int_user_latest_group order by 1"
-    rows = query(path, statement) if engine == "duckdb" else pg_query(database.url, statement)
-    assert rows == [("u1", "acc_a"), ("u2", "acc_d")]
+    assert read(statement) == [("u1", "acc_a"), ("u2", "acc_d")]

@@ -10,15 +10,21 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import psycopg2
 
+from ingestion.settings import dbt_env
 from tests.toolkit.paths import DBT_PROJECT_DIR, VENV_BIN
-from tests.toolkit.warehouse import Rows, query
+from tests.toolkit.warehouse import Rows, pg_query, query
+
+if TYPE_CHECKING:
+    import pytest
+
+    from tools.pg_cluster import Cluster
 
 DBT_EXECUTABLE = Path(os.environ.get("DBT_EXECUTABLE", VENV_BIN / "dbt"))
 
@@ -201,6 +207,33 @@ def create_raw_postgres(
         for sql, params in statements:
             cursor.execute(sql, params)
     con.close()
+
+
+def raw_warehouse_for_dbt(
+    rows: Mapping[str, Iterable[Mapping[str, Any]]],
+    path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    database: Cluster | None = None,
+) -> Callable[[str], Rows]:
+    """Hand-made raw rows of load L1 for `run_dbt`; returns a query on that warehouse.
+
+    The rows go into the DuckDB file `path`, or into the PostgreSQL `database` when given, and
+    the environment points dbt at it (`dbt_env`) for the rest of the test.
+    """
+    if database is None:
+        create_raw_warehouse(path, rows, completed_loads=[L1])
+        monkeypatch.delenv("WAREHOUSE", raising=False)
+        monkeypatch.setenv("WAREHOUSE_PATH", str(path))
+    else:
+        create_raw_postgres(database.url, rows, [L1])
+        for key, value in database.env().items():
+            monkeypatch.setenv(key, value)
+    for key, value in dbt_env().items():
+        monkeypatch.setenv(key, value)
+    if database is None:
+        return lambda sql: query(path, sql)
+    url = database.url
+    return lambda sql: pg_query(url, sql)
 
 
 def append_load(
