@@ -373,6 +373,11 @@ def test_the_watchdog_kills_a_killed_runners_children() -> None:
     )
     assert runner.stdout is not None
     grandchild = int(runner.stdout.readline())
+    # Right after a vfork, the kernel lets the parent go on before the child's new environment
+    # is set up; /proc shows an empty one for that moment.
+    deadline = time.monotonic() + 5
+    while not psutil.Process(grandchild).environ() and time.monotonic() < deadline:
+        time.sleep(0.01)
     assert recovery.PROCESS_ENV in psutil.Process(grandchild).environ()
     runner.kill()  # SIGKILL: no cleanup code of the runner runs
     runner.wait()
