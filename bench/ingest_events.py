@@ -5,10 +5,11 @@
     .venv/bin/python bench/ingest_events.py --data /tmp/x   # keep and reuse the files there
     .venv/bin/python bench/ingest_events.py --data /tmp/x --only baseline loader_base loader \
         --base /tmp/base --repeat 3                          # before/after, rounds alternating
+    .venv/bin/python bench/ingest_events.py --lines-per-file 1000   # 1,000 small files
 
-Generates N Segment Spec track/page messages as gzip JSON Lines (about 100k lines a file, 1% of
-messages re-delivered in a later file, so the loader's deduplication does real work), then
-runs, each in its own child process so that peak memory is that run's alone:
+Generates N Segment Spec track/page messages as gzip JSON Lines (100k lines a file, or
+`--lines-per-file`; 1% of messages re-delivered in a later file, so the loader's deduplication
+does real work), then runs, each in its own child process so that peak memory is that run's alone:
 
 - `loader`: `ingestion.segment.load()` into a fresh DuckDB file (dlt extract, normalize, load;
   a copy re-delivered inside one load is skipped there, and a crashed load is never read);
@@ -110,7 +111,9 @@ def _message(rng: random.Random, start: datetime, index: int) -> dict[str, Any]:
     }
 
 
-def generate(folder: Path, events: int, seed: int = 7) -> dict[str, Any]:
+def generate(
+    folder: Path, events: int, seed: int = 7, lines_per_file: int = LINES_PER_FILE
+) -> dict[str, Any]:
     """Write `events` messages (plus re-deliveries) as day folders of gzip JSON Lines."""
     rng = random.Random(seed)
     # Every event in the past (a future one is set aside by the loader's plausibility check):
@@ -123,7 +126,7 @@ def generate(folder: Path, events: int, seed: int = 7) -> dict[str, Any]:
     redeliver: list[bytes] = []
     written = 0
     while written < events:
-        chunk = min(LINES_PER_FILE, events - written)
+        chunk = min(lines_per_file, events - written)
         day = (start + timedelta(days=files)).strftime("%Y/%m/%d")
         path = folder / day / f"part-{files:05d}.jsonl.gz"
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -309,6 +312,12 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument(
+        "--lines-per-file",
+        type=int,
+        default=LINES_PER_FILE,
+        help="messages a file (1000: many small files, as a sender writing often makes)",
+    )
+    parser.add_argument(
         "--only", choices=RUN_KINDS, nargs="+", default=None, help="run only these (in order)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the warehouses")
@@ -340,6 +349,8 @@ def main(argv: list[str] | None = None) -> int:
 
     work = Path(tempfile.mkdtemp(prefix="bench_ingest_events_"))
     folder = (args.data or work) / f"events-{args.events}"
+    if args.lines_per_file != LINES_PER_FILE:
+        folder = folder.with_name(f"{folder.name}-by-{args.lines_per_file}")
     manifest = folder.with_suffix(".json")  # beside the files: no event file
     if manifest.exists():
         data = json.loads(manifest.read_text())
@@ -349,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
             import shutil
 
             shutil.rmtree(folder)
-        data = generate(folder, args.events)
+        data = generate(folder, args.events, lines_per_file=args.lines_per_file)
         data["generate_seconds"] = round(time.perf_counter() - started, 1)
         manifest.write_text(json.dumps(data))
     print(
@@ -387,6 +398,7 @@ def main(argv: list[str] | None = None) -> int:
 
     report = {
         "events": args.events,
+        "lines_per_file": args.lines_per_file,
         "data": data,
         "runs": runs,
         "rounds": rounds,
@@ -396,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
         "machine": {"cpus": os.cpu_count(), "python": platform.python_version()},
         "at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
-    target = write_results(f"ingest_events-{args.events}", report)
+    target = write_results(folder.name.replace("events-", "ingest_events-"), report)
     print(f"results: {target}")
     import shutil
 

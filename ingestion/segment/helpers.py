@@ -53,35 +53,45 @@ _UTF8_BOM = b"\xef\xbb\xbf"
 class SeenIds:
     """The messageIds taken in one load, for the in-load dedup of both paths.
 
-    A set of text, except that the ids of a file the columnar parser read stay one Arrow
-    array each: a million ids cost about 40 MB there instead of about 100 MB and a second
-    of Python as set members. They become set members only if a file read line by line
-    asks (`in`), which the few files with a bad line do.
+    The ids of a file the columnar parser read stay one Arrow array each: a million ids cost
+    about 40 MB there instead of about 100 MB and a second of Python as set members. With the
+    ids' 64-bit hashes (the parser computes them), a file is compared by hash first: ids with
+    distinct hashes are distinct, so only the ids whose hash was seen before (re-deliveries, or
+    a chance collision) are compared as text. The hashes are kept sorted, in a few runs
+    (`_runs`), so comparing them is a binary search of sorted values.
 
-    With the ids' 64-bit hashes (the parser computes them), a file is compared by hash first:
-    ids with distinct hashes are distinct, so only the ids whose hash was seen before
-    (re-deliveries, or a chance collision) are compared as text. Each file's hashes are kept
-    sorted, so comparing them is a merge-like binary search of sorted values.
+    A file read line by line (one with a bad line) asks `in` for each line and `add`s what it
+    takes: for that, the arrays' ids become members of a set, each array once. The ids it adds
+    become one Arrow array at the next columnar file, which compares them as text. So such a
+    file leaves the files after it on the hash path: before, every later file compared all
+    the load's ids as text, and a load of many small files slowed down with each file.
     """
 
     def __init__(self) -> None:
+        self._arrays: list[pa.Array] = []  # each columnar file's first copies
+        # While every columnar file came with hashes: the hashes of all their ids, sorted, with
+        # the array (index in `_arrays`) and place of each id, in a few runs. A file adds a run;
+        # two runs merge when the older is at most twice the size of the newer, so a load of
+        # many files keeps few runs (about log2 of its files) and each file is compared with
+        # those few, not with every file before it.
+        self._runs: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
+        self._hashed = True
+        # For `in`: the ids added, and those of the first `_in_members` arrays.
         self._members: set[str] = set()
-        self._arrays: list[pa.Array] = []
-        # Beside each of `_arrays` while every file came with hashes: its ids' hashes sorted,
-        # and where each of those ids is in the array.
-        self._sorted: list[tuple[np.ndarray, np.ndarray]] = []
+        self._in_members = 0
+        self._added: list[str] = []  # added since the last columnar file
+        self._line_arrays: list[pa.Array] = []  # the ids added before it, as text
 
     def __contains__(self, key: object) -> bool:
-        if self._arrays:
-            for array in self._arrays:
-                self._members.update(array.to_pylist())
-            self._arrays = []
-            self._sorted = []
+        for array in self._arrays[self._in_members :]:
+            self._members.update(array.to_pylist())
+        self._in_members = len(self._arrays)
         return key in self._members
 
     def add(self, key: str) -> None:
         """Record an id the per-line path took."""
         self._members.add(key)
+        self._added.append(key)
 
     def take_new(self, ids: pa.Array, hashes: pa.Array | None = None) -> pa.Array:
         """Which of a file's `ids` (in file order) are first copies in this load; records them.
@@ -90,12 +100,19 @@ class SeenIds:
         in an earlier file by looking the earlier ids up in this file's ids. With `hashes` (of
         each id, as `columnar` computes them), only the ids whose hash repeats are.
         """
-        hashed = len(self._sorted) == len(self._arrays) and not self._members
-        if hashes is not None and hashed:
-            keep = self._new_by_hash(ids, hashes.to_numpy(zero_copy_only=False))
+        if self._added:
+            self._line_arrays.append(pa.array(self._added, type=pa.string()))
+            self._added = []
+        taken = np.zeros(len(ids), dtype=bool)  # by a file read line by line
+        if self._line_arrays:
+            lines = pa.chunked_array(self._line_arrays, type=pa.string())
+            taken[pc.index_in(lines, value_set=ids).drop_null().to_numpy()] = True
+        self._hashed = self._hashed and hashes is not None
+        if hashes is not None and self._hashed:
+            keep = self._new_by_hash(ids, hashes.to_numpy(zero_copy_only=False), taken)
         else:
-            keep = self._new_by_text(ids)
-            self._sorted = []  # by text from here on
+            keep = self._new_by_text(ids) & ~taken
+            self._runs = []  # by text from here on
         mask = pa.array(keep, type=pa.bool_())
         self._arrays.append(ids.filter(mask))
         return mask
@@ -103,37 +120,42 @@ class SeenIds:
     def _new_by_text(self, ids: pa.Array) -> np.ndarray:
         first = pc.index_in(ids, value_set=ids).to_numpy(zero_copy_only=False)
         keep: np.ndarray = first == np.arange(len(ids))
-        earlier = list(self._arrays)
-        if self._members:
-            earlier.append(pa.array(list(self._members), type=pa.string()))
-        if earlier:
-            found = pc.index_in(pa.chunked_array(earlier, type=pa.string()), value_set=ids)
+        if self._arrays:
+            found = pc.index_in(pa.chunked_array(self._arrays, type=pa.string()), value_set=ids)
             keep[found.drop_null().to_numpy()] = False
         return keep
 
-    def _new_by_hash(self, ids: pa.Array, hashes: np.ndarray) -> np.ndarray:
+    def _new_by_hash(self, ids: pa.Array, hashes: np.ndarray, taken: np.ndarray) -> np.ndarray:
         order = np.argsort(hashes, kind="stable")
         ordered = hashes[order]
         suspects = [ordered[1:][ordered[1:] == ordered[:-1]]]  # twice in this file
-        for earlier, _ in self._sorted:  # or in an earlier file
+        for earlier, _, _ in self._runs:  # or in an earlier file
             suspects.append(ordered[_among(ordered, earlier)])
         values = np.unique(np.concatenate(suspects))
-        keep = np.ones(len(ids), dtype=bool)
+        keep = ~taken
         if len(values):  # compared as text: the ids with those hashes, here and before
             rows = np.sort(order[_among(ordered, values)])
             candidates = ids.take(pa.array(rows))
             first = pc.index_in(candidates, value_set=candidates).to_numpy(zero_copy_only=False)
-            keep[rows] = first == np.arange(len(rows))
-            before = [
-                array.take(pa.array(places[_among(earlier, values)]))
-                for array, (earlier, places) in zip(self._arrays, self._sorted, strict=True)
-            ]
+            keep[rows[first != np.arange(len(rows))]] = False
+            before = []
+            for earlier, owners, places in self._runs:
+                found = _among(earlier, values)
+                for owner in np.unique(owners[found]):
+                    chosen = places[found & (owners == owner)]
+                    before.append(self._arrays[owner].take(pa.array(chosen)))
             if before:
                 found = pc.is_in(candidates, value_set=pa.chunked_array(before, type=pa.string()))
                 keep[rows[found.to_numpy(zero_copy_only=False)]] = False
         kept = keep[order]
         places = (np.cumsum(keep) - 1)[order[kept]]  # where the kept ids land in the array
-        self._sorted.append((ordered[kept], places))
+        owners = np.full(len(places), len(self._arrays), dtype=np.int64)  # the array to come
+        self._runs.append((ordered[kept], owners, places))
+        while len(self._runs) > 1 and len(self._runs[-2][0]) <= 2 * len(self._runs[-1][0]):
+            older, newer = self._runs[-2], self._runs[-1]
+            merged = [np.concatenate([a, b]) for a, b in zip(older, newer, strict=True)]
+            by_hash = np.argsort(merged[0], kind="stable")
+            self._runs[-2:] = [(merged[0][by_hash], merged[1][by_hash], merged[2][by_hash])]
         return keep
 
 

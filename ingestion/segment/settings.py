@@ -11,6 +11,10 @@ BATCH_ROWS = 50_000
 # many bytes as stored (gzip: about ten times as many in memory); a larger one, or one with
 # a bad line, is streamed line by line.
 COLUMNAR_MAX_FILE_BYTES = 16 * 1024 * 1024
+# Consecutive smaller files are parsed in one query, up to this many bytes as stored: a query
+# costs about as much as 4,000 lines before it reads one, which a backlog of many small files
+# (a sender writing a file a minute) would pay for each.
+COLUMNAR_GROUP_BYTES = 4 * 1024 * 1024
 # A backlog is loaded in dlt loads of about this many rows (whole files): the in-load dedup
 # set and the load package on disk then hold one load's rows, not the whole backlog's.
 MAX_ROWS_PER_LOAD = 1_000_000

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import random
 from pathlib import Path
 
 import pyarrow as pa
@@ -143,13 +144,60 @@ def test_seen_ids_keep_the_same_first_copies_as_a_set_across_both_paths(tmp_path
     assert load(SeenIds()) == expected
 
 
+def test_a_file_read_line_by_line_leaves_the_next_files_compared_by_hash():
+    """Its ids are compared as text; the columnar files' ids stay on the hash path.
+
+    Before, one file with a bad line sent every later file of the load to a text comparison
+    with all the load's ids: a load of many small files slowed down with each file.
+    """
+    seen = SeenIds()
+    first = seen.take_new(pa.array(["a", "b"]), pa.array([1, 2], pa.uint64()))
+    assert first.to_pylist() == [True, True]
+    assert "a" in seen and "c" not in seen  # a file read line by line asks, then adds
+    seen.add("c")
+    # c was taken line by line (its hash is b's), b is a copy, d shares a's hash, e twice
+    second = seen.take_new(
+        pa.array(["c", "b", "d", "e", "e"]), pa.array([2, 2, 1, 5, 5], pa.uint64())
+    )
+    assert second.to_pylist() == [False, False, True, True, False]
+    assert "d" in seen and "e" in seen and "g" not in seen
+    seen.add("f")
+    third = seen.take_new(pa.array(["f", "a", "e", "g"]), pa.array([6, 1, 5, 7], pa.uint64()))
+    assert third.to_pylist() == [False, False, False, True]
+    assert "g" in seen
+    assert seen._hashed  # every columnar file compared by hash
+    assert sum(len(hashes) for hashes, _, _ in seen._runs) == 5  # a, b, d, e, g
+
+
+def test_seen_ids_over_many_files_with_colliding_hashes_keep_the_first_copies():
+    """Many files (their hash runs merge), ids sharing hashes, files read line by line between."""
+    rng = random.Random(5)
+    seen, reference = SeenIds(), set()
+    for number in range(60):
+        ids = [f"id{rng.randrange(400)}" for _ in range(rng.randrange(1, 40))]
+        if number % 7 == 3:  # a file read line by line
+            for key in ids:
+                if key not in seen:
+                    seen.add(key)
+            reference.update(ids)
+            continue
+        hashes = pa.array([int(key[2:]) % 13 for key in ids], type=pa.uint64())
+        want = []
+        for key in ids:
+            want.append(key not in reference)
+            reference.add(key)
+        assert seen.take_new(pa.array(ids), hashes).to_pylist() == want, number
+    assert seen._hashed and len(seen._runs) <= 6
+
+
 def test_files_past_the_loads_row_budget_are_not_parsed_ahead(tmp_path: Path):
     """The next load would parse them again: parsing them here only costs time and memory."""
     paths = [
         write_events(tmp_path / f"{n}.jsonl.gz", [track(f"m{n}-{i}") for i in range(10)])
         for n in range(6)
     ]
-    prefetcher = Prefetcher([(str(path), None) for path in paths], timestamp_bounds(), workers=2)
+    files = [(str(path), None) for path in paths]
+    prefetcher = Prefetcher(files, timestamp_bounds(), workers=2, group_bytes=1)  # one a group
     started = []
     try:
         for index, remaining in enumerate([25, 15, 5]):  # a load of 25 rows: three files
@@ -161,6 +209,73 @@ def test_files_past_the_loads_row_budget_are_not_parsed_ahead(tmp_path: Path):
         prefetcher.close()
     # The first file tells nothing yet (two ahead); then the budget stops at file 2.
     assert started == [[1, 2], [2], []]
+
+
+def _loaded(parsed: object, path: Path) -> list[dict] | None:
+    """The rows `read_parsed` takes from a parse (None: the file goes line by line)."""
+    if parsed is None:
+        return None
+    tables = read_parsed(parsed, str(path), 50, set(), {})  # type: ignore[arg-type]
+    return [row for table in tables for row in table.to_pylist()]
+
+
+def test_small_files_parsed_together_load_as_each_parsed_alone(tmp_path: Path):
+    """One query for a group of files, split by file: the same rows, and the same files sent
+    line by line (a bad line, a repeated key), as one query per file."""
+    repeated = '{"type":"track","messageId":"m6","timestamp":"2026-01-05T10:00:00Z","userId":"u",'
+    paths = [
+        write_events(tmp_path / "a.jsonl.gz", [track("m1"), track("m2", properties={"n": 1})]),
+        write_events(tmp_path / "b.jsonl.gz", [track("m3"), "{bad", track("m4")]),
+        write_events(tmp_path / "c.jsonl", [track("m5", seats=3), track("m1")], gz=False),
+        write_events(tmp_path / "d.jsonl.gz", [repeated + '"userId":"v"}']),
+        write_events(tmp_path / "e.jsonl.gz", [track("m7", plan="pro", seats="4")]),
+        write_events(tmp_path / "f.jsonl.gz", []),
+    ]
+    bounds = timestamp_bounds()
+    parser = ColumnarParser(threads=1)
+    together = parser.parse_files([(str(path), None) for path in paths], bounds)
+    alone = [ColumnarParser(threads=1).parse(str(path), None, bounds) for path in paths]
+    got = [_loaded(parsed, path) for parsed, path in zip(together, paths, strict=True)]
+    want = [_loaded(parsed, path) for parsed, path in zip(alone, paths, strict=True)]
+    assert [rows is None for rows in got[:5]] == [False, True, False, True, False]
+    assert got[:5] == want[:5]
+    assert got[4] is not None and got[4][0]["plan"] == "pro" and "seats" in got[4][0]
+    assert got[2] is not None and "plan" not in got[2][0]  # a field of another file: no column
+    assert not got[5] and not want[5]  # an empty file: nothing either way
+
+
+def test_a_file_the_group_query_cannot_read_leaves_the_others_parsed(tmp_path: Path):
+    good = write_events(tmp_path / "a.jsonl.gz", [track("m1")])
+    broken = tmp_path / "b.jsonl.gz"
+    broken.write_bytes(gzip.compress(json.dumps(track("m2")).encode() * 50)[:40])
+    later = write_events(tmp_path / "c.jsonl.gz", [track("m3")])
+    paths = (good, broken, later)
+    parsed = ColumnarParser(threads=1).parse_files(
+        [(str(path), None) for path in paths], timestamp_bounds()
+    )
+    loaded = [_loaded(item, path) for item, path in zip(parsed, paths, strict=True)]
+    assert [rows is None for rows in loaded] == [False, True, False]
+
+
+def test_the_prefetcher_parses_small_files_a_group_at_a_time(tmp_path: Path, monkeypatch):
+    paths = [
+        write_events(tmp_path / f"{n}.jsonl.gz", [track(f"m{n}-{i}") for i in range(5)])
+        for n in range(12)
+    ]
+    queries = []
+    query = ColumnarParser._query
+    monkeypatch.setattr(
+        ColumnarParser, "_query", lambda self, *args: queries.append(1) or query(self, *args)
+    )
+    prefetcher = Prefetcher([(str(path), None) for path in paths], timestamp_bounds(), workers=2)
+    try:
+        got = [_loaded(prefetcher.get(index), path) for index, path in enumerate(paths)]
+    finally:
+        prefetcher.close()
+    assert [[row["message_id"] for row in rows or []] for rows in got] == [
+        [f"m{n}-{i}" for i in range(5)] for n in range(12)
+    ]
+    assert len(queries) == 1  # twelve files of about 200 bytes: one group
 
 
 def test_plain_numbers_ids_and_group_ids_parse_whole_as_the_per_line_path(tmp_path: Path):
