@@ -81,3 +81,23 @@ def test_a_file_set_aside_whole_is_read_again_once_it_is_fixed(tmp_path: Path, w
         ("L1",),
         ("L3",),
     ]
+
+
+def test_a_license_corrected_in_a_later_file_of_the_same_load_takes_the_correction(
+    tmp_path: Path, warehouse: Path
+):
+    """Both files land before one run: the greater file name wins, as a later load would."""
+    folder = tmp_path / "licenses"
+    folder.mkdir()
+    header = LICENSES_CSV.splitlines()[0]
+    # Written in reverse, so neither listing nor write order can decide by chance.
+    (folder / "licenses_2024-02.csv").write_text(
+        f"{header}\nL1,acc_1,Core,pro,20,2024-01-01,,2400,USD\n"
+    )
+    (folder / "licenses_2024-01.csv").write_text(
+        f"{header}\nL1,acc_1,Core,pro,10,2024-01-01,,1200,USD\n"
+    )
+    file_drop.load(licenses_url=str(folder))
+    assert query(
+        warehouse, "select license_id, seats, annual_price from raw_file_drop.licenses"
+    ) == [("L1", 20, 2400.0)]

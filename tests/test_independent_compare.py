@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from tests.toolkit.dbt import L1, create_raw_warehouse, raw_event
 from tests.toolkit.independent import accounts, support, usage
 from tests.toolkit.independent.compare import Expected, compare_with_mart, differences
 
@@ -137,3 +138,52 @@ def test_independent_checks_read_no_dbt_model(area) -> None:
     source = Path(area.__file__).read_text()
     assert re.findall(r"\b(?:marts|staging|intermediate)\.\w+", source) == []
     assert re.findall(r"\braw_\w+\.\w+", source)
+
+
+def test_both_attributions_let_a_group_call_without_received_at_lose_a_timestamp_tie(
+    tmp_path: Path,
+) -> None:
+    """docs/metrics.md: on a `timestamp` tie the later `received_at` wins, and a call
+    without one loses, in the usage area (Python) and in the account area (SQL) alike."""
+    ts = "2024-01-01 10:00:00+00"
+    rows = {
+        "raw_segment.events": [
+            raw_event("g-a", "group", ts, user_id="u1", group_id="acc_a", traits='{"name": "A"}'),
+            raw_event(
+                "g-z",
+                "group",
+                ts,
+                user_id="u1",
+                group_id="acc_b",
+                received_at=None,
+                traits='{"name": "B"}',
+            ),
+            raw_event(
+                "g-c",
+                "group",
+                ts,
+                user_id="u2",
+                group_id="acc_a",
+                received_at=None,
+                traits='{"name": "Not A"}',
+            ),
+            raw_event("t-1", "track", "2024-01-01 11:00:00+00", user_id="u1", event="x"),
+        ]
+    }
+    path = tmp_path / "raw.duckdb"
+    create_raw_warehouse(path, rows, completed_loads=[L1])
+    with duckdb.connect(str(path)) as con:
+        assert usage.account_of(usage.activity(con)) == {"u1": "acc_a", "u2": "acc_a"}
+        work = con.cursor()
+        work.execute("set session TimeZone = 'UTC'")
+        work.execute(accounts.EVENTS)
+        work.execute(accounts.ATTRIBUTED)
+        assert work.execute("select * from user_group order by 1").fetchall() == [
+            ("u1", "acc_a"),
+            ("u2", "acc_a"),
+        ]
+        name = work.execute(
+            "select arg_max(json_extract_string(traits, '$.name'), latest) from ev"
+            " where group_id = 'acc_a'"
+        ).fetchall()
+        assert name == [("A",)]

@@ -9,6 +9,7 @@ from typing import Any
 import dlt
 import fsspec
 from dlt.common.pipeline import LoadInfo
+from dlt.common.schema.typing import TColumnSchema
 
 from ingestion.file_drop.helpers import decode_csv, read_csv
 from ingestion.file_drop.settings import CSV_SUFFIXES, DATASET_NAME, PIPELINE_NAME, SOURCE_NAME
@@ -27,6 +28,19 @@ __all__ = ["DATASET_NAME", "PIPELINE_NAME", "file_drop", "load"]
 
 log = logging.getLogger(__name__)
 
+
+def _copy_order() -> TColumnSchema:
+    """`_source_file`, which also decides between two copies of one key in the same load.
+
+    dlt's merge keeps one row per key of a load; without a `dedup_sort` column it keeps an
+    arbitrary one (`ORDER BY (SELECT NULL)`). The copy in the greatest file name wins, as a
+    later load's copy does (docs/metrics.md, "Re-delivered records"): a re-sent file corrects.
+    """
+    hint = column("text")
+    hint["dedup_sort"] = "desc"
+    return hint
+
+
 _COLUMNS: dict[str, dict[str, Any]] = {
     "survey_responses": {
         "response_id": column("text", nullable=False),
@@ -36,7 +50,7 @@ _COLUMNS: dict[str, dict[str, Any]] = {
         "survey": column("text"),
         "score": column("bigint"),
         "comment": column("text"),
-        "_source_file": column("text"),
+        "_source_file": _copy_order(),
     },
     "licenses": {
         "license_id": column("text", nullable=False),
@@ -48,7 +62,7 @@ _COLUMNS: dict[str, dict[str, Any]] = {
         "ends_on": column("date"),
         "annual_price": column("double"),
         "currency": column("text"),
-        "_source_file": column("text"),
+        "_source_file": _copy_order(),
     },
 }
 _KEYS = {"survey_responses": "response_id", "licenses": "license_id"}

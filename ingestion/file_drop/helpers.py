@@ -222,11 +222,19 @@ class CsvRecords:
         self._reader = None
 
 
-def _swallowed_rows(lines: list[str], first: int, last: int, width: int) -> int:
-    """How many continuation lines of a multi-line record look like whole rows by themselves.
+def _swallowed_rows(
+    lines: list[str],
+    first: int,
+    last: int,
+    header: list[str],
+    clean: Callable[[dict[str, str | None]], dict[str, Any]],
+) -> int:
+    """How many continuation lines of a multi-line record are whole good rows by themselves.
 
-    A comment may span lines; continuation lines that split into exactly the header's
-    number of fields are rows caught in an unclosed quote.
+    A comment may span lines, and a line of it may hold as many commas as a row ("Issues:
+    a, b, c, d, e, f, g"); only a continuation line that splits into the header's number of
+    fields *and* reads as a good record (an id, a time, a valid score ...) is a row caught in
+    an unclosed quote.
     """
     count = 0
     for line in lines[first:last]:
@@ -234,7 +242,13 @@ def _swallowed_rows(lines: list[str], first: int, last: int, width: int) -> int:
             fields = next(csv.reader([line]), [])
         except csv.Error:
             continue
-        count += len(fields) == width
+        if len(fields) != len(header):
+            continue
+        try:
+            clean({name: _blank_to_none(value) for name, value in zip(header, fields, strict=True)})
+        except RecordRejected:
+            continue
+        count += 1
     return count
 
 
@@ -286,7 +300,7 @@ def read_csv(text: str, file_url: str, table: str, counts: dict[str, int]) -> It
         if not fields:
             continue  # a blank line
         if last > first and (
-            len(fields) != width or _swallowed_rows(lines, first, last, width)
+            len(fields) != width or _swallowed_rows(lines, first, last, header, clean)
         ):  # a quote left open swallowed the lines after it: set aside its first line only,
             # and read the swallowed lines again as the rows they are
             reason = (

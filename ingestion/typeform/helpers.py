@@ -62,7 +62,7 @@ def _hidden_id(hidden: dict[str, Any], field: str) -> str | None:
 
 def _score(value: Any, survey: str) -> int:
     low, high = SCORE_RANGES[survey]
-    if isinstance(value, str) and value.strip().lstrip("-").isdigit():
+    if isinstance(value, str) and value.strip().lstrip("-").isdecimal():
         value = int(value.strip())
     if isinstance(value, float) and value.is_integer():
         value = int(value)

@@ -48,7 +48,7 @@ def _zendesk_id(field: str, value: Any) -> int | None:
     """Zendesk ids are integers; JSON may carry them as 123, 123.0 or "123" (all accepted)."""
     if value is None:
         return None
-    if isinstance(value, str) and value.strip().isdigit():
+    if isinstance(value, str) and value.strip().isdecimal():
         return int(value.strip())
     if isinstance(value, int) and not isinstance(value, bool):
         return value

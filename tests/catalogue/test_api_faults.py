@@ -326,6 +326,24 @@ RECORD_CASES = [
         ),
         "response_id is missing",
     ),
+    RecordCase(  # "9²".isdigit() is True, but int() refuses it: it must not stop the load
+        "response score is a choice label with a superscript digit",
+        "typeform",
+        "responses",
+        _line(
+            {
+                **response("r_sup", "2024-03-07T15:00:00Z", None),
+                "answers": [
+                    {
+                        "field": {"id": "s1", "ref": "nps_score", "type": "multiple_choice"},
+                        "type": "choice",
+                        "choice": {"label": "9\u00b2"},
+                    }
+                ],
+            }
+        ),
+        "score is not an integer: '9\u00b2'",
+    ),
 ]
 
 GOOD_ROWS = {  # what write_world serves, all of which must still load beside the bad records

@@ -333,6 +333,13 @@ def survey_cases() -> Iterator[Case]:
         [1, 2],
         values={f"{k}-r1": {"comment": "line one\nline two, still the comment"}},
     )
+    k = "csv_multiline_comment_with_a_line_of_commas"  # a line of it splits like a row
+    comment = "Issues:\na, b, c, d, e, f, g"
+    text = SURVEY_HEADER + survey(k, 1, comment=f'"{comment}"') + survey(k, 2)
+    yield case(k, text, [], [1, 2], values={f"{k}-r1": {"comment": comment}})
+    k = "csv_lowercase_z_offset"  # RFC 3339 allows "z", as the events loader reads it
+    text = SURVEY_HEADER + survey(k, 1, submitted_at="2026-01-05T10:00:00z")
+    yield case(k, text, [], [1])
     k = "csv_too_few_fields"
     yield case(
         k,

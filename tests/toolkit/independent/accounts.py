@@ -25,7 +25,9 @@ Z_95 = 1.959963984540054
 
 
 # Events, first copy of each messageId (docs/metrics.md, "Re-delivered records"). `latest`
-# orders calls of one timestamp: the later received_at, then the greater messageId.
+# orders calls of one timestamp: the later received_at (a call without one loses: DuckDB
+# ranks a null struct field above every value, hence the -infinity), then the greater
+# messageId.
 EVENTS = f"""
 create temp table ev as
 with first_copy as ({FIRST_COPY_EVENTS})
@@ -34,7 +36,7 @@ select
     type,
     "timestamp" as ts,
     cast("timestamp" as date) as d,
-    (ts, received_at, message_id) as latest,
+    (ts, coalesce(received_at, '-infinity'::timestamptz), message_id) as latest,
     nullif(trim(user_id), '') as user_id,
     nullif(event, '') as event,
     nullif(trim(group_id), '') as group_id,

@@ -25,7 +25,9 @@ renamed as (
 
 deduplicated as (
 
-    -- A response exported twice (two files, same response_id) is one response: its first copy.
+    -- A response exported twice (two files, same response_id) is one response. The raw table
+    -- is merged on response_id (the latest copy; in one load, the greater file name), so this
+    -- only guards a raw table written another way.
     select
         *,
         row_number() over (
