@@ -88,9 +88,10 @@ def events(
     Inside one load each messageId is taken once (its first copy in file order; a set bounded
     by `max_rows_per_load`), so a file sent twice in one backlog adds no rows. A copy that
     arrives in a later load is appended: `stg_segment__events` counts it once (docs/metrics.md,
-    "Re-delivered records"). The cursor for a file is recorded after its last row is yielded: dlt
+    "Re-delivered records"). The cursor for a file is recorded once its rows are taken: dlt
     commits state with the load, so a crash re-reads the file; the rows a crashed load left
-    have no `_dlt_loads` record and staging never reads them.
+    have no `_dlt_loads` record and staging never reads them. Small files' batches are yielded
+    together (`_joined`).
 
     A file that cannot be opened (dangling symlink, symlink loop, no permission) is set aside
     whole with its path and reason, and recorded: it is read again once it changes. Event times
@@ -106,9 +107,11 @@ def events(
     taken = 0
     bounds = timestamp_bounds()
     parser = Prefetcher([(file_url, fs_client) for file_url, _, fs_client in pending], bounds)
+    held: list[pa.Table] = []  # parsed files' batches, yielded together once they are large
     try:
         for index, (file_url, mtime, _) in enumerate(pending):
             if max_rows_per_load is not None and taken >= max_rows_per_load:
+                yield from _joined(held)
                 state[PENDING_FILES_KEY] = len(pending) - index
                 return
             if max_rows_per_load is not None:
@@ -117,9 +120,12 @@ def events(
             if parsed is not None:  # every line a good event: parsed whole in C
                 for table in read_parsed(parsed, file_url, batch_rows, seen_ids, column_types):
                     taken += table.num_rows
-                    yield _with_row_ids(table)
-                seen[file_url] = mtime
+                    held.append(table)
+                    if sum(table.num_rows for table in held) >= batch_rows:
+                        yield from _joined(held)
+                seen[file_url] = mtime  # committed with the load, as the rows held
                 continue
+            yield from _joined(held)
             compression = "gzip" if file_url.endswith(".gz") else None
             try:
                 handle = fsspec.open(file_url, "rb", compression=compression).open()
@@ -140,9 +146,30 @@ def events(
                         taken += 1
                         yield mark_reject(item)
             seen[file_url] = mtime
+        yield from _joined(held)
         state[PENDING_FILES_KEY] = 0
     finally:
         parser.close()
+
+
+def _joined(held: list[pa.Table]) -> Iterator[pa.Table]:
+    """The batches `held` as one batch, and `held` emptied.
+
+    A batch per small file would cost dlt's extract, its Parquet row groups and the
+    warehouse's insert more than the file's rows. A column a batch lacks is null in its rows,
+    as when the batches go one by one (dlt adds the columns in order of first appearance
+    either way); batches whose columns disagree on a type (not expected: `column_types` keeps
+    each column's type) go one by one.
+    """
+    if not held:
+        return
+    try:
+        tables = [pa.concat_tables(held, promote_options="default")]
+    except (pa.ArrowInvalid, pa.ArrowTypeError):
+        tables = list(held)
+    held.clear()
+    for table in tables:
+        yield _with_row_ids(table)
 
 
 def _with_row_ids(table: pa.Table) -> pa.Table:

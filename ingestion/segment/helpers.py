@@ -140,9 +140,9 @@ class SeenIds:
             keep[rows[first != np.arange(len(rows))]] = False
             before = []
             for earlier, owners, places in self._runs:
-                found = _among(earlier, values)
+                found = _positions(earlier, values)
                 for owner in np.unique(owners[found]):
-                    chosen = places[found & (owners == owner)]
+                    chosen = places[found[owners[found] == owner]]
                     before.append(self._arrays[owner].take(pa.array(chosen)))
             if before:
                 found = pc.is_in(candidates, value_set=pa.chunked_array(before, type=pa.string()))
@@ -157,6 +157,18 @@ class SeenIds:
             by_hash = np.argsort(merged[0], kind="stable")
             self._runs[-2:] = [(merged[0][by_hash], merged[1][by_hash], merged[2][by_hash])]
         return keep
+
+
+def _positions(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Where in `ordered` (sorted) each of `values` (sorted, distinct) is, all its copies.
+
+    Binary searches for the values only: the cost follows the few values, not `ordered`.
+    """
+    low = np.searchsorted(ordered, values, side="left")
+    counts = np.searchsorted(ordered, values, side="right") - low
+    starts = np.cumsum(counts) - counts  # where each value's positions begin in the result
+    positions: np.ndarray = np.arange(counts.sum()) + np.repeat(low - starts, counts)
+    return positions
 
 
 def _among(ordered: np.ndarray, values: np.ndarray) -> np.ndarray:

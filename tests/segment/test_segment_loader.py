@@ -266,6 +266,36 @@ def test_the_loader_gives_the_same_tables_with_and_without_the_columnar_path(
     assert (query(reference, columns), query(reference, rejects_sql)) == fast
 
 
+def test_many_small_files_load_as_the_per_line_path_loads_them(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+):
+    """Small files are parsed a group at a time and their batches go to dlt as one: the same
+    table, columns in the same order, as file by file (fields only some files have, a field
+    whose type changes, a message re-delivered in every file)."""
+    folder = tmp_path / "events"
+    extras = {1: {"planTier": 1}, 5: {"planTier": 5}, 6: {"planTier": "x"}, 9: {"seats": 9}}
+    for n in range(12):
+        lines = [track(f"m{n}-{i}", **extras.get(n, {})) for i in range(3)] + [track("m1-0")]
+        write_events(folder / f"{n:02d}.jsonl.gz", lines)
+    names = (
+        "select column_name from information_schema.columns where table_schema = 'raw_segment'"
+        " and table_name = 'events' order by ordinal_position"
+    )
+    rows = "select * exclude (_dlt_load_id, _dlt_id) from raw_segment.events order by 1"
+    segment.load(str(folder))
+    joined = (query(warehouse, names), query(warehouse, rows))
+    assert len(joined[1]) == 36  # m1-0 once
+    assert query(warehouse, "select count(distinct left(_dlt_id, 16)) from raw_segment.events") == [
+        (1,)  # one batch of rows
+    ]
+
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "lines" / "warehouse.duckdb"))
+    monkeypatch.setattr(columnar.Prefetcher, "get", lambda self, index: None)
+    segment.load(str(folder))
+    reference = tmp_path / "lines" / "warehouse.duckdb"
+    assert (query(reference, names), query(reference, rows)) == joined
+
+
 def test_columnar_and_per_line_paths_agree_on_new_shapes(tmp_path: Path):
     """RudderStack fields, a numeric context.groupId and a UTF-8 BOM: the same rows either way."""
     rudder = track(
