@@ -147,3 +147,30 @@ def test_every_mart_is_equal_on_duckdb_and_spark(
     assert (
         differences({k: v for k, v in on_duckdb.items() if k not in python_marts}, on_spark) == []
     )
+
+
+def test_every_mart_has_duckdbs_column_types_on_spark(
+    builds: dict[str, Build], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Spark's timestamps land as UTC instants, so the published marts keep `timestamptz`.
+
+    Spark writes Parquet timestamps as INT96 by default, which DuckDB reads as a naive
+    TIMESTAMP: analytics.duckdb would then hold fct_tickets.created_at without a zone, and a
+    reader whose session zone is not UTC would compare and convert it in the wrong zone.
+    """
+    import duckdb
+
+    from ingestion.parquet_files import attach_built_tables
+
+    settings = _settings(builds["spark"], monkeypatch)
+    query = (
+        "select table_name, column_name, data_type from information_schema.columns "
+        "where table_catalog = ? and table_schema = 'marts' order by all"
+    )
+    with duckdb.connect(str(builds["duckdb"].root / "warehouse.duckdb"), read_only=True) as con:
+        expected = con.execute(query, ["warehouse"]).fetchall()
+    with duckdb.connect() as con:
+        attach_built_tables(con, settings, "spark")
+        got = con.execute(query, ["spark"]).fetchall()
+    assert ("fct_tickets", "created_at", "TIMESTAMP WITH TIME ZONE") in expected
+    assert got == expected
