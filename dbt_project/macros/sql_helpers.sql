@@ -2,9 +2,12 @@
     PostgreSQL both accept, or an `adapter.dispatch` where the engines differ (`json_text`,
     `day_series`; docs/postgres.md, "Portable SQL"). -#}
 
-{#- An empty-string id is the same as an absent one (docs/metrics.md, "Shared rules"). -#}
+{#- An empty-string id is the same as an absent one (docs/metrics.md, "Shared rules"). Only
+    ASCII spaces are trimmed, as the loaders do (`str.strip(" ")`): DuckDB's one-argument
+    `trim` also strips Unicode spaces (a no-break space, U+3000), PostgreSQL's and Spark's do
+    not, so an id ending in one would be another id on those engines. -#}
 {% macro nullif_empty(column) -%}
-    nullif(trim(cast({{ column }} as varchar)), '')
+    nullif(trim(both ' ' from cast({{ column }} as varchar)), '')
 {%- endmacro %}
 
 {#- The UTC calendar day of a timestamp (timestamptz or UTC-naive). -#}

@@ -308,7 +308,9 @@ def _extras(key_lists: Iterable[list[str] | None]) -> list[str]:
 
 # A line of spaces is skipped, as in the per-line path (`trim` copies the line: only for those;
 # a `case` evaluates its branch only for the rows that reach it, where `or` evaluates both).
-_NOT_BLANK = "line is not null and case when ascii(line) <> 32 then true else trim(line) <> '' end"
+_NOT_BLANK = (
+    "line is not null and case when ascii(line) <> 32 then true else trim(line, ' ') <> '' end"
+)
 _PRECOMPUTED = (
     "try_cast({timestamp} as timestamptz) as ts_timestamp, "
     "try_cast({receivedAt} as timestamptz) as ts_receivedAt, "
@@ -325,11 +327,12 @@ def _id_text(text: str) -> str:
     """SQL: `text`, or null if it is empty or spaces only (no id, as in `helpers._text`).
 
     Only a text starting with a space is trimmed (a copy): a `case` evaluates a branch only
-    for the rows that reach it.
+    for the rows that reach it. ASCII spaces only, as `str.strip(" ")`: DuckDB's one-argument
+    `trim` also takes a no-break space.
     """
     return (
         f"case when not starts_with({text}, ' ') then nullif({text}, '') "
-        f"when trim({text}) <> '' then {text} end"
+        f"when trim({text}, ' ') <> '' then {text} end"
     )
 
 

@@ -299,6 +299,8 @@ def test_plain_numbers_ids_and_group_ids_parse_whole_as_the_per_line_path(tmp_pa
         plain + ',"userId":"u","context":{"groupId":" acc_1"}}',
         # top-level keys a JSON path would need quoting for
         plain + ',"userId":"u","a/b":1,"x~y":"z","c.d":true,"":[],"0":null}',
+        # only ASCII spaces make an id empty (DuckDB's one-argument trim also takes U+00A0)
+        plain + ',"userId":"u","anonymousId":" \u00a0","event":"\u3000"}',
     ]
     lines = [line.replace('"x"', f'"m{index}"', 1) for index, line in enumerate(lines)]
     path = write_events(tmp_path / "a.jsonl", lines, gz=False)
@@ -317,6 +319,7 @@ def test_plain_numbers_ids_and_group_ids_parse_whole_as_the_per_line_path(tmp_pa
     assert rows[0]["properties"] == '{"a":-0.0,"b":0,"c":0.001,"d":[1.5,[2,-3]]}'
     assert rows[1]["properties"] == '{"e":123456789012345,"f":1000000000000000.0}'
     assert (rows[4]["user_id"], rows[4]["anonymous_id"], rows[4]["event"]) == (" u ", None, None)
+    assert (rows[-1]["anonymous_id"], rows[-1]["event"]) == (" \u00a0", "\u3000")
 
 
 @pytest.mark.parametrize(

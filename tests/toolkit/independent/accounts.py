@@ -37,10 +37,10 @@ select
     "timestamp" as ts,
     cast("timestamp" as date) as d,
     (ts, coalesce(received_at, '-infinity'::timestamptz), message_id) as latest,
-    nullif(trim(user_id), '') as user_id,
+    nullif(trim(user_id, ' '), '') as user_id,
     nullif(event, '') as event,
-    nullif(trim(group_id), '') as group_id,
-    nullif(trim(context_group_id), '') as context_group_id,
+    nullif(trim(group_id, ' '), '') as group_id,
+    nullif(trim(context_group_id, ' '), '') as context_group_id,
     properties,
     traits
 from first_copy
@@ -73,7 +73,7 @@ create temp table lic as
 with csv as (
     select
         license_id,
-        nullif(trim(account_id), '') as account_id,
+        nullif(trim(account_id, ' '), '') as account_id,
         seats,
         starts_on,
         ends_on,
@@ -92,7 +92,7 @@ items as (
     where _dlt_root_id in (select _dlt_id from subscriptions)
 ),
 customers as (
-    select id, nullif(trim(metadata__account_id), '') as account_id
+    select id, nullif(trim(metadata__account_id, ' '), '') as account_id
     from raw_stripe.customers
     where {completed("raw_stripe")}
 ),
@@ -164,7 +164,7 @@ with tickets as ({latest_version("raw_zendesk.tickets")}),
 organizations as ({latest_version("raw_zendesk.organizations")})
 select
     t.id as ticket_id,
-    nullif(trim(o.external_id), '') as account_id,
+    nullif(trim(o.external_id, ' '), '') as account_id,
     t.created_at,
     t.priority
 from tickets as t
@@ -175,8 +175,8 @@ create temp table surveys as
 select
     response_id,
     submitted_at,
-    nullif(trim(user_id), '') as user_id,
-    nullif(trim(account_id), '') as account_id,
+    nullif(trim(user_id, ' '), '') as user_id,
+    nullif(trim(account_id, ' '), '') as account_id,
     survey,
     score
 from raw_typeform.responses
@@ -185,8 +185,8 @@ union all
 select
     response_id,
     submitted_at,
-    nullif(trim(user_id), '') as user_id,
-    nullif(trim(account_id), '') as account_id,
+    nullif(trim(user_id, ' '), '') as user_id,
+    nullif(trim(account_id, ' '), '') as account_id,
     survey,
     score
 from raw_file_drop.survey_responses
@@ -198,14 +198,14 @@ with named as (
     union all
     select context_group_id, ts from ev where type in ('track', 'page')
     union all
-    select nullif(trim(external_id), ''), created_at
+    select nullif(trim(external_id, ' '), ''), created_at
     from ({latest_version("raw_zendesk.organizations")})
     union all
     select account_id, created_at from tk
     union all
     select account_id, submitted_at from surveys
     union all
-    select nullif(trim(metadata__account_id), ''), to_timestamp(created)
+    select nullif(trim(metadata__account_id, ' '), ''), to_timestamp(created)
     from raw_stripe.customers
     where {completed("raw_stripe")}
     union all

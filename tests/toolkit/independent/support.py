@@ -64,7 +64,7 @@ def tickets(con: duckdb.DuckDBPyConnection, seeds: Path) -> pd.DataFrame:
         targets as (select * from read_csv('{seeds / "sla_targets.csv"}'))
         select
             t.id as ticket_id,
-            nullif(trim(o.external_id), '') as account_id,
+            nullif(trim(o.external_id, ' '), '') as account_id,
             t.created_at,
             m.solved_at,
             t.status,
@@ -151,8 +151,8 @@ def survey_pool(con: duckdb.DuckDBPyConnection, as_of: dt.date) -> pd.DataFrame:
         response_id,
         submitted_at,
         cast(date_trunc('month', timezone('UTC', submitted_at)) as date) as month_start,
-        nullif(trim(user_id), '') as user_id,
-        nullif(trim(account_id), '') as account_id,
+        nullif(trim(user_id, ' '), '') as user_id,
+        nullif(trim(account_id, ' '), '') as account_id,
         survey
     """
     typeform = frame(

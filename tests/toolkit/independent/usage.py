@@ -33,10 +33,10 @@ select
     type,
     timezone('UTC', "timestamp") as ts,
     timezone('UTC', received_at) as received_at,
-    nullif(trim(user_id), '') as user_id,
+    nullif(trim(user_id, ' '), '') as user_id,
     event,
-    nullif(trim(group_id), '') as group_id,
-    nullif(trim(context_group_id), '') as context_group_id
+    nullif(trim(group_id, ' '), '') as group_id,
+    nullif(trim(context_group_id, ' '), '') as context_group_id
 from first_copy
 where "timestamp" is not null
 """
