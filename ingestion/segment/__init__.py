@@ -121,7 +121,7 @@ def events(
                 for table in read_parsed(parsed, file_url, batch_rows, seen_ids, column_types):
                     taken += table.num_rows
                     held.append(table)
-                    if sum(table.num_rows for table in held) >= batch_rows:
+                    if sum(batch.num_rows for batch in held) >= batch_rows:
                         yield from _joined(held)
                 seen[file_url] = mtime  # committed with the load, as the rows held
                 continue
