@@ -462,15 +462,18 @@ def test_record_shapes_vary_by_seed_but_not_the_story(tmp_path: Path) -> None:
 def test_make_run_refuses_a_world_whose_last_events_are_ahead_of_the_clock(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    # Whatever the time of day: yesterday's last event (today 00:00) is never ahead of now plus
+    # the default hour, and tomorrow's (the day after, 00:00) always is, but not of now plus
+    # 48 hours. (Today's own end_date passes from 23:00 UTC, so it cannot be the refused case.)
     today = datetime.now(UTC).date()
+    tomorrow = (today + timedelta(days=1)).isoformat()
     assert world_ahead_of_clock({"end_date": (today - timedelta(days=1)).isoformat()}) is None
-    refusal = world_ahead_of_clock({"end_date": today.isoformat()})
+    refusal = world_ahead_of_clock({"end_date": tomorrow})
     assert refusal is not None and "PLAUSIBILITY__MAX_FUTURE_SKEW_HOURS" in refusal
     monkeypatch.setenv("PLAUSIBILITY__MAX_FUTURE_SKEW_HOURS", "48")
-    assert world_ahead_of_clock({"end_date": today.isoformat()}) is None
+    assert world_ahead_of_clock({"end_date": tomorrow}) is None
     monkeypatch.delenv("PLAUSIBILITY__MAX_FUTURE_SKEW_HOURS")
     # The whole command stops before the sandbox and the run, with the fix in its message.
-    tomorrow = (today + timedelta(days=1)).isoformat()
     world = tmp_path / "world"
     args = ["--use-environment", "--data", str(world), "--scale", "0.02", "--end-date", tomorrow]
     assert run_demo(args) == 2
