@@ -568,7 +568,11 @@ class Sandbox:
 
     def _stripe(self, path: str, query: dict[str, str]) -> Reply:
         """Newest `created` first; the cursor is an object id, located before filtering."""
-        resources = {"/v1/subscriptions": "subscription", "/v1/customers": "customer"}
+        resources = {
+            "/v1/subscriptions": "subscription",
+            "/v1/customers": "customer",
+            "/v1/subscription_items": "subscription_item",
+        }
         if path not in resources:
             return _not_found("stripe", "GET", path)
         items = self._records("stripe", path.rsplit("/", 1)[1] + ".jsonl")
@@ -595,11 +599,15 @@ class Sandbox:
             ordered = ordered[position + 1 :] if forward else ordered[:position]
         status = query.get("status", "")
         customer = query.get("customer")
+        subscription = query.get("subscription")
+        if path == "/v1/subscription_items" and not subscription:
+            return 400, _stripe_invalid("subscription", "Missing required param: subscription."), {}
         window = [
             item
             for item in ordered
             if (path != "/v1/subscriptions" or _stripe_status_matches(item, status))
             and (not customer or _get(item, "customer") == customer)
+            and (not subscription or _get(item, "subscription") == subscription)
         ]
         page = window[:size] if forward else window[-size:]
         has_more = len(window) > size

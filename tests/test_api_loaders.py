@@ -148,6 +148,32 @@ def test_stripe_loads_all_statuses_with_integer_epochs(sandbox: Sandbox, warehou
     ) == [("acct_2",)]
 
 
+def test_stripe_subscription_with_more_items_than_embedded_gets_them_all(
+    tmp_path: Path, warehouse: Path
+) -> None:
+    """`items` is a list object: with `has_more` the rest come from /v1/subscription_items."""
+    world = write_world(tmp_path / "world")
+    record = json.loads((world / "stripe" / "subscriptions.jsonl").read_text().splitlines()[0])
+    every = [
+        {
+            **record["items"]["data"][0],
+            "id": f"si_many_{k}",
+            "subscription": record["id"],
+            "created": 1_700_000_000 - k,
+            "quantity": 1,
+        }
+        for k in range(12)
+    ]
+    record["items"] = {**record["items"], "data": every[:3], "has_more": True, "total_count": 12}
+    write_jsonl(world / "stripe" / "subscriptions.jsonl", [record])
+    write_jsonl(world / "stripe" / "subscription_items.jsonl", every)
+    with Sandbox(world, page_size=2) as box:
+        stripe.load(**stripe_kwargs(box))
+    assert query(
+        warehouse, "select count(*), sum(quantity) from raw_stripe.subscriptions__items__data"
+    ) == [(12, 12)]
+
+
 def test_rate_limit_and_server_errors_are_ridden_out(
     sandbox: Sandbox, warehouse: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -89,6 +89,13 @@ def _check_items(record: dict[str, Any]) -> None:
         return
     if not isinstance(data, list):
         raise RecordRejected(f"items.data is not a list: {data!r}")
+    if items.get("has_more") is True:  # Stripe's list object: more items than embedded
+        total = items.get("total_count")
+        raise RecordRejected(
+            f"items.has_more is true: {len(data)} of {total if total is not None else 'more'} "
+            "subscription items are embedded and the rest could not be read from "
+            "/v1/subscription_items, so its seats and price would be short"
+        )
     for position, item in enumerate(data):
         where = f"items.data[{position}]"
         if not isinstance(item, dict):
@@ -169,13 +176,61 @@ class StartingAfterPaginator(BasePaginator):
         request.params = {**(request.params or {}), "starting_after": self.last_id}
 
 
+def complete_items(api: VendorApi, record: dict[str, Any]) -> dict[str, Any]:
+    """A subscription whose embedded `items` list says `has_more`, with all of its items.
+
+    `items` is a Stripe list object: when it holds only the first items of the subscription
+    (`has_more: true`), the whole list is read from `/v1/subscription_items?subscription=<id>`
+    (`items.url`), so seats and price count every item. Anything else is returned as it is
+    (`clean_record` judges it).
+    """
+    items = record.get("items")
+    sub_id = record.get("id")
+    if not (
+        isinstance(items, dict)
+        and items.get("has_more") is True
+        and isinstance(sub_id, str)
+        and sub_id
+    ):
+        return record
+    data = items.get("data")
+    embedded: list[Any] = data if isinstance(data, list) else []
+    merged = list(embedded)
+    known = {item.get("id") for item in embedded if isinstance(item, dict)}
+    for item in api.records(
+        "subscription_items",
+        "/v1/subscription_items",
+        params={"subscription": sub_id, "limit": PAGE_LIMIT},
+        records_key="data",
+        paginator=StartingAfterPaginator,
+        clean=lambda item: item,
+    ):
+        if isinstance(item, dict) and item.get("id") not in known:
+            known.add(item.get("id"))
+            merged.append(item)
+    total = items.get("total_count")
+    whole = len(merged) >= total if isinstance(total, int) else len(merged) > len(embedded)
+    # Not whole (the list came back short): `has_more` stays true and clean_record sets the
+    # subscription aside with the reason, rather than count part of its seats.
+    return {**record, "items": {**items, "data": merged, "has_more": not whole}}
+
+
 def iter_list(api: VendorApi, resource: str, params: dict[str, str]) -> Iterator[Any]:
-    """Every object of one list, newest first (Stripe's order)."""
+    """Every object of one list, newest first (Stripe's order).
+
+    Subscriptions get every item: an embedded items list cut short is read whole
+    (`complete_items`).
+    """
+    clean = (
+        (lambda record: clean_record(complete_items(api, record)))
+        if resource == "subscriptions"
+        else clean_record
+    )
     yield from api.records(
         resource,
         f"/v1/{resource}",
         params={**params, "limit": PAGE_LIMIT},
         records_key="data",
         paginator=StartingAfterPaginator,
-        clean=clean_record,
+        clean=clean,
     )

@@ -344,6 +344,19 @@ RECORD_CASES = [
         ),
         "score is not an integer: '9\u00b2'",
     ),
+    RecordCase(  # Stripe's items list says it holds more items than it embeds, and the
+        # subscription_items endpoint has none of them: counting part of the seats is wrong
+        "subscription items list cut short (has_more)",
+        "stripe",
+        "subscriptions",
+        _line(
+            _sub(
+                "sub_has_more",
+                items={**_sub_item("sub_has_more")["items"], "has_more": True, "total_count": 12},
+            )
+        ),
+        "items.has_more is true: 1 of 12 subscription items are embedded",
+    ),
 ]
 
 GOOD_ROWS = {  # what write_world serves, all of which must still load beside the bad records
