@@ -8,6 +8,7 @@ from typing import Any
 import dlt
 from dlt.common.schema.typing import TColumnSchema, TDataType
 
+from ingestion.plausibility import settings_read_once
 from ingestion.rejects import REJECT_HINTS
 from ingestion.settings import (
     pipelines_dir,
@@ -132,7 +133,8 @@ def run_counted(pipeline: dlt.Pipeline, source: Any, row_counts: dict[str, int] 
     `source` is extracted and loaded as usual.
     """
     finish_pending_load(pipeline, row_counts)
-    info = pipeline.run(source)
+    with settings_read_once():  # the plausibility settings, once for the load's records
+        info = pipeline.run(source)
     add_row_counts(pipeline, row_counts)
     return info
 

@@ -14,7 +14,7 @@ import duckdb
 import pytest
 
 from demo.sandbox import Sandbox
-from ingestion import stripe, typeform, zendesk
+from ingestion import plausibility, stripe, typeform, zendesk
 from ingestion.settings import MissingSettingError
 from tests.toolkit.sandbox import CREDS, response, ticket, write_jsonl, write_world
 from tests.toolkit.warehouse import pg_query
@@ -100,6 +100,26 @@ def test_zendesk_loads_merges_and_updates(sandbox: Sandbox, warehouse: Path) -> 
     assert count(warehouse, "raw_zendesk.tickets") == 5
     assert query(warehouse, "select status from raw_zendesk.tickets where id = 1") == [("solved",)]
     assert count(warehouse, "raw_zendesk.tickets__tags") == 9
+
+
+def test_a_load_reads_the_plausibility_settings_once(
+    sandbox: Sandbox, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Not twice per timestamp (dlt's config lookup was a third of a Zendesk load's CPU)."""
+    real, reads = plausibility._setting, []
+    monkeypatch.setattr(
+        plausibility, "_setting", lambda key: reads.append(key) or real(key)
+    )  # every record's timestamps still checked: test_bad_records_are_set_aside_with_reasons
+    zendesk.load(**zendesk_kwargs(sandbox))
+    assert count(warehouse, "raw_zendesk.tickets") == 5
+    assert sorted(reads) == sorted([plausibility.EARLIEST_SETTING, plausibility.SKEW_SETTING])
+    # A bad setting stops the load before it starts, naming the setting.
+    monkeypatch.setenv("PLAUSIBILITY__MAX_FUTURE_SKEW_HOURS", "soon")
+    with pytest.raises(plausibility.PlausibilitySettingError, match="MAX_FUTURE_SKEW_HOURS"):
+        typeform.load(**typeform_kwargs(sandbox))
+    assert not query(
+        warehouse, "select 1 from information_schema.schemata where schema_name = 'raw_typeform'"
+    )
 
 
 def test_typeform_flattens_scores_and_loads_once(sandbox: Sandbox, warehouse: Path) -> None:

@@ -12,7 +12,7 @@ from requests import Request, Response
 
 from ingestion.api import PagingGuard, VendorApi
 from ingestion.parsing import normalize_ids
-from ingestion.plausibility import count_problem, earliest_timestamp, timestamp_problem
+from ingestion.plausibility import count_problem, timestamp_bounds, timestamp_problem
 from ingestion.rejects import RecordRejected
 from ingestion.stripe.settings import (
     CREDENTIAL_HINT,
@@ -44,7 +44,7 @@ def _epoch(field: str, value: Any, *, may_be_future: bool) -> None:
     except (OverflowError, OSError, ValueError):
         raise RecordRejected(f"{field} is not a Unix timestamp: {value!r}") from None
     if may_be_future:
-        earliest = earliest_timestamp()
+        earliest = timestamp_bounds()[0]
         problem = (
             f"timestamp {moment.isoformat()} is before {earliest.isoformat()} "
             "(setting plausibility.earliest_timestamp)"
