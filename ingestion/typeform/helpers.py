@@ -73,6 +73,33 @@ def _score(value: Any, survey: str) -> int:
     return value
 
 
+# The fields the row's own columns are read from; the response's other fields are kept as dlt
+# normalises them (SOURCES.md: unknown fields are kept), and so are hidden fields beyond the ids.
+_READ_FIELDS = frozenset({"response_id", "submitted_at", "landed_at", "answers", "hidden"})
+_HIDDEN_IDS = ("user_id", "account_id")
+
+
+def _keep_other_fields(row: dict[str, Any], item: dict[str, Any], hidden: dict[str, Any]) -> None:
+    """Add the response's fields the row does not read (`metadata`, `calculated`, `variables`,
+    `token`, a field Typeform adds later...) under the names dlt gives them.
+
+    A field that dlt would name like one of the row's own columns (a top-level `score`) gets
+    `_extra` appended instead of replacing it.
+    """
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    others = {key: value for key, value in item.items() if key not in _READ_FIELDS}
+    other_hidden = {key: value for key, value in hidden.items() if key not in _HIDDEN_IDS}
+    if other_hidden:
+        others["hidden"] = other_hidden  # dlt: hidden__<field>
+    naming = NamingConvention()
+    for key, value in others.items():
+        column = naming.normalize_identifier(key)
+        while column in row or column.startswith("_dlt"):
+            column += "_extra"
+        row[column] = value
+
+
 def flatten_response(
     item: dict[str, Any], *, form_id: str, survey: str, score_ref: str, comment_ref: str
 ) -> dict[str, Any]:
@@ -100,7 +127,7 @@ def flatten_response(
         raise RecordRejected(f"hidden is not an object: {hidden_field!r}")
     hidden: dict[str, Any] = hidden_field or {}
     landed_at = item.get("landed_at")
-    return {
+    row = {
         "response_id": response_id,
         "submitted_at": submitted_at,
         "landed_at": parse_timestamp(landed_at) if isinstance(landed_at, str) else None,
@@ -112,6 +139,8 @@ def flatten_response(
         "comment": None if comment_answer is None else _text(_answer_value(comment_answer)),
         "answers": json.dumps(answers, ensure_ascii=False),
     }
+    _keep_other_fields(row, item, hidden)
+    return row
 
 
 class BeforeTokenPaginator(BasePaginator):
