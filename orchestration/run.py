@@ -13,6 +13,7 @@ the other sources loaded (docs/architecture.md, "Which marts wait for which sour
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import sys
@@ -187,9 +188,17 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
         run_tags,
         start_watchdog,
         stop_watchdog,
+        warehouse_turn,
     )
 
     settings = WarehouseSettings.from_env()
+
+    def turn(what: str) -> contextlib.AbstractContextManager[None]:
+        """The runner's own reads and writes of a DuckDB warehouse wait for the pool's slot."""
+        if settings.engine != "duckdb":
+            return contextlib.nullcontext()
+        return warehouse_turn(instance, WAREHOUSE_POOL, f"runner: {what}")
+
     watchdog = start_watchdog()
     try:
         with pooled_sqlite_event_log(), dg.DagsterInstance.get() as instance:
@@ -198,13 +207,15 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
             decision: build_state.Decision | None = None
             for job_name in (SOURCES_JOB, BUILD_JOB):
                 if job_name == BUILD_JOB:
-                    decision = _build_decision(settings, instance, full_refresh)
+                    with turn("build decision"):
+                        decision = _build_decision(settings, instance, full_refresh)
+                        if not decision.skip:
+                            build_state.forget_build(settings)
                     if decision.skip:
                         print(f"{job_name}: skipped, {decision.reason}", flush=True)
                         results.append(_PastRun.read(instance, decision.previous_run_id or ""))
                         continue
                     print(f"{job_name}: building ({decision.reason})", flush=True)
-                    build_state.forget_build(settings)
                 job = defs.resolve_job_def(job_name)
                 run_id = str(uuid.uuid4())
                 print(f"{job_name}: run {run_id} ...", flush=True)
@@ -231,9 +242,14 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
                 outcome["build_skipped"] = decision.reason
             elif decision is not None:
                 try:
-                    _record_if_built(settings, results[-1], check_descriptions, instance, decision)
+                    with turn("build record"):
+                        _record_if_built(
+                            settings, results[-1], check_descriptions, instance, decision
+                        )
                 except Exception as error:  # noqa: BLE001 - unrecorded: the next run builds
                     print(f"build state not recorded ({error}): the next run builds", flush=True)
+            with turn("row counts"):
+                outcome["table_rows"] = warehouse_counts(settings)
             return outcome
     finally:
         stop_watchdog(watchdog)
@@ -448,7 +464,7 @@ def summary(
     from orchestration.lib.recovery import explain_lock_error
 
     settings = settings or WarehouseSettings.from_env()
-    counts = warehouse_counts(settings)
+    counts = outcome["table_rows"] if "table_rows" in outcome else warehouse_counts(settings)
     lines = ["", "=" * 72, f"{label}: run summary", "=" * 72]
     rejected: dict[str, int] = {}
     for schema, tables in counts.items():

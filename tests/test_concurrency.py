@@ -2,21 +2,87 @@
 
 from __future__ import annotations
 
+import os
+import shutil
+import socket
 import subprocess
 import sys
+import threading
 from datetime import date
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
 from demo import generate_world
+from orchestration.lib.project import WAREHOUSE_POOL
+from orchestration.lib.recovery import (
+    RUNNER_CLAIM_PREFIX,
+    process_token,
+    reap_dead_runs,
+    warehouse_turn,
+)
 from tests.toolkit.paths import PROJECT_ROOT
 from tests.toolkit.runs import demo_args, run_env
 from tests.toolkit.warehouse import query
 
-pytestmark = pytest.mark.slow
+
+def _instance(tmp_path: Path) -> dg.DagsterInstance:
+    """A Dagster instance with the project's dagster.yaml (one warehouse slot)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(PROJECT_ROOT / "dagster.yaml", home / "dagster.yaml")
+    return dg.DagsterInstance.from_config(str(home))
 
 
+def test_the_runner_waits_for_the_slot_another_runs_step_holds(tmp_path: Path) -> None:
+    """The runner's reads between and after its runs (row counts, build decision) once opened
+    the file while another run's dlt step held the slot, and that step failed on the lock."""
+    instance = _instance(tmp_path)
+    storage = instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, "other-run", "segment_raw").is_claimed
+    entered = threading.Event()
+
+    def runner() -> None:
+        with warehouse_turn(instance, WAREHOUSE_POOL, "runner: row counts"):
+            entered.set()
+
+    thread = threading.Thread(target=runner)
+    thread.start()
+    assert not entered.wait(2.0), "the runner opened the warehouse while a step held the slot"
+    storage.free_concurrency_slot_for_step("other-run", "segment_raw")
+    assert entered.wait(30.0)
+    thread.join(30.0)
+    info = storage.get_concurrency_info(WAREHOUSE_POOL)
+    assert not info.claimed_slots and not info.pending_steps  # the turn gave the slot back
+    instance.dispose()
+
+
+def test_a_dead_runners_turn_is_freed_and_a_live_ones_kept(tmp_path: Path) -> None:
+    instance = _instance(tmp_path)
+    storage = instance.event_log_storage
+    storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
+    pid = os.getpid()
+    # This pid with another start time: the process that claimed is gone, the pid reused.
+    dead = f"{RUNNER_CLAIM_PREFIX}{socket.gethostname()}:{pid}:1.00:0000dead"
+    live = f"{RUNNER_CLAIM_PREFIX}{socket.gethostname()}:{process_token()}:0000live"
+    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, dead, "runner: row counts").is_claimed
+    assert not storage.claim_concurrency_slot(WAREHOUSE_POOL, live, "runner: x").is_claimed
+    lines: list[str] = []
+    reap_dead_runs(instance, log=lines.append)
+    assert any(dead in line and "gone" in line for line in lines), lines
+    # The live runner queued behind the dead one now gets the slot.
+    assert storage.claim_concurrency_slot(WAREHOUSE_POOL, live, "runner: x").is_claimed
+    lines.clear()
+    reap_dead_runs(instance, log=lines.append)
+    assert not any(live in line for line in lines)
+    info = storage.get_concurrency_info(WAREHOUSE_POOL)
+    assert [slot.run_id for slot in info.claimed_slots] == [live]
+    instance.dispose()
+
+
+@pytest.mark.slow
 def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     world = tmp_path / "world"
     generate_world(world, scale=0.05, seed=3, end_date=date(2026, 2, 28))
@@ -28,18 +94,24 @@ def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     subprocess.run([sys.executable, "-c", init], cwd=PROJECT_ROOT, env=env, check=True)
     args = demo_args(world, scale=0.05, seed=3, end_date=date(2026, 2, 28))
     command = [sys.executable, "-m", "demo.run", *args]
-    runs = [
-        subprocess.Popen(
-            command,
-            cwd=PROJECT_ROOT,
-            env=env,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        for _ in range(2)
-    ]
-    outputs = [run.communicate(timeout=900)[0] for run in runs]
+    # Each run's output goes to a file: read through pipes one run at a time, the other run's
+    # pipe fills while it waits for the slot, and its next line blocks it for good.
+    logs = [tmp_path / f"run{number}.log" for number in range(2)]
+    runs = []
+    for log in logs:
+        with log.open("w") as handle:
+            runs.append(
+                subprocess.Popen(
+                    command, cwd=PROJECT_ROOT, env=env, stdout=handle, stderr=subprocess.STDOUT
+                )
+            )
+    try:
+        for run in runs:
+            run.wait(timeout=900)
+    finally:
+        for run in runs:
+            run.kill()  # a run still going after 15 minutes is stuck; leave nothing behind
+    outputs = [log.read_text() for log in logs]
     for run, output in zip(runs, outputs, strict=True):
         # The summary's tail, and before it the lines that name an error (a failed step's own
         # message is printed long before the summary).

@@ -26,6 +26,7 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 OWNERS = ["team:data-engineering"]
 # Every step that opens the warehouse for writing shares this pool; dagster.yaml gives it one
 # slot, so two runs started together queue their writes instead of failing on DuckDB's lock.
+# The runner's own opens between and after its runs take it too (`recovery.warehouse_turn`).
 WAREHOUSE_POOL = "warehouse"
 # dagster-dbt gives each `dbt build` its own target folder (11-13 MB); keep the newest few.
 DBT_TARGETS_KEPT = 5

@@ -123,9 +123,69 @@ def reap_dead_runs(instance: Any, log: Callable[[str], Any] = print) -> list[str
             instance.event_log_storage.free_concurrency_slots_for_run(run.run_id)
         log(f"recovery: {message}")
         reaped.append(run.run_id)
+    for claim in _dead_runner_claims(instance):
+        instance.event_log_storage.free_concurrency_slot_for_step(*claim)
+        log(f"recovery: freed the pool slot {claim[1]!r} of {claim[0]}, whose process is gone")
     for process in kill_orphans():
         log(f"recovery: killed {process} left behind by a dead run")
     return reaped
+
+
+# A runner's own turn at the warehouse (`warehouse_turn`) claims a pool slot under this run id
+# prefix, followed by `host:pid:start_time:random`; it is not a Dagster run.
+RUNNER_CLAIM_PREFIX = "runner:"
+
+
+def _dead_runner_claims(instance: Any) -> list[tuple[str, str]]:
+    """(run id, step key) of slots claimed or queued for by runner processes that are gone."""
+    storage = instance.event_log_storage
+    if not storage.supports_global_concurrency_limits:
+        return []
+    dead: list[tuple[str, str]] = []
+    for key in storage.get_concurrency_keys():
+        info = storage.get_concurrency_info(key)
+        for entry in [*info.claimed_slots, *info.pending_steps]:
+            if not entry.run_id.startswith(RUNNER_CLAIM_PREFIX):
+                continue
+            host, pid, started = entry.run_id[len(RUNNER_CLAIM_PREFIX) :].split(":")[:3]
+            if host == socket.gethostname() and not token_alive(f"{pid}:{started}"):
+                dead.append((entry.run_id, entry.step_key))
+    return dead
+
+
+@contextmanager
+def warehouse_turn(instance: Any, pool: str, what: str) -> Iterator[None]:
+    """Hold a slot of `pool` while this process, outside any step, opens the warehouse.
+
+    The runner reads the warehouse between and after its runs (the build decision, the build
+    record, the summary's row counts). DuckDB's lock lets no other process write the file
+    meanwhile, so a step of another run that held the slot would fail on the lock; queueing in
+    the steps' own pool makes the runner wait its turn like them. `what` names the turn in
+    Dagster's pool view; a turn whose process dies is freed by `reap_dead_runs`.
+    """
+    import uuid
+
+    import dagster as dg
+    from dagster._core.execution.plan.instance_concurrency_context import (
+        InstanceConcurrencyContext,
+    )
+
+    run_id = f"{RUNNER_CLAIM_PREFIX}{socket.gethostname()}:{process_token()}:{uuid.uuid4().hex[:8]}"
+    run = dg.DagsterRun(job_name="productops_runner", run_id=run_id)
+    with InstanceConcurrencyContext(instance, run) as context:
+        waited_since = None
+        while not context.claim(pool, what):
+            if waited_since is None:
+                waited_since = time.monotonic()
+                print(f"{what}: waiting for the {pool} slot ...", flush=True)
+            elif time.monotonic() - waited_since > 15:
+                waited_since = time.monotonic()
+                reap_dead_runs(instance)
+            time.sleep(0.25)
+        try:
+            yield
+        finally:
+            context.free_step(what)
 
 
 def kill_orphans(token: str | None = None) -> list[str]:
