@@ -69,6 +69,9 @@ def test_a_dead_runners_turn_is_freed_and_a_live_ones_kept(tmp_path: Path) -> No
     live = f"{RUNNER_CLAIM_PREFIX}{socket.gethostname()}:{process_token()}:0000live"
     assert storage.claim_concurrency_slot(WAREHOUSE_POOL, dead, "runner: row counts").is_claimed
     assert not storage.claim_concurrency_slot(WAREHOUSE_POOL, live, "runner: x").is_claimed
+    odd = f"{RUNNER_CLAIM_PREFIX}not-a-process"  # whoever claimed this, recovery leaves it be
+    storage.initialize_concurrency_limit_to_default("elsewhere")
+    assert storage.claim_concurrency_slot("elsewhere", odd, "z").is_claimed
     lines: list[str] = []
     reap_dead_runs(instance, log=lines.append)
     assert any(dead in line and "gone" in line for line in lines), lines
@@ -79,6 +82,9 @@ def test_a_dead_runners_turn_is_freed_and_a_live_ones_kept(tmp_path: Path) -> No
     assert not any(live in line for line in lines)
     info = storage.get_concurrency_info(WAREHOUSE_POOL)
     assert [slot.run_id for slot in info.claimed_slots] == [live]
+    assert [slot.run_id for slot in storage.get_concurrency_info("elsewhere").claimed_slots] == [
+        odd
+    ]
     instance.dispose()
 
 

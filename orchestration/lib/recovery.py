@@ -147,7 +147,10 @@ def _dead_runner_claims(instance: Any) -> list[tuple[str, str]]:
         for entry in [*info.claimed_slots, *info.pending_steps]:
             if not entry.run_id.startswith(RUNNER_CLAIM_PREFIX):
                 continue
-            host, pid, started = entry.run_id[len(RUNNER_CLAIM_PREFIX) :].split(":")[:3]
+            parts = entry.run_id[len(RUNNER_CLAIM_PREFIX) :].split(":")
+            if len(parts) < 3:
+                continue  # not one of ours: left to whoever made it
+            host, pid, started = parts[:3]
             if host == socket.gethostname() and not token_alive(f"{pid}:{started}"):
                 dead.append((entry.run_id, entry.step_key))
     return dead
