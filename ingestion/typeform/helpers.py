@@ -80,10 +80,10 @@ _HIDDEN_IDS = ("user_id", "account_id")
 
 
 def _keep_other_fields(row: dict[str, Any], item: dict[str, Any], hidden: dict[str, Any]) -> None:
-    """Add the response's fields the row does not read (`metadata`, `calculated`, `variables`,
-    `token`, a field Typeform adds later...) under the names dlt gives them.
+    """Add the response's fields the row does not read, under the names dlt gives them.
 
-    A field that dlt would name like one of the row's own columns (a top-level `score`) gets
+    They are `metadata`, `calculated`, `variables`, `token`, a field Typeform adds later...
+    One that dlt would name like one of the row's own columns (a top-level `score`) gets
     `_extra` appended instead of replacing it.
     """
     from dlt.common.normalizers.naming.snake_case import NamingConvention
