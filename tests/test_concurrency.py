@@ -20,6 +20,7 @@ from orchestration.lib.recovery import (
     RUNNER_CLAIM_PREFIX,
     process_token,
     reap_dead_runs,
+    token_alive,
     warehouse_turn,
 )
 from tests.toolkit.paths import PROJECT_ROOT
@@ -65,7 +66,7 @@ def test_a_dead_runners_turn_is_freed_and_a_live_ones_kept(tmp_path: Path) -> No
     storage.initialize_concurrency_limit_to_default(WAREHOUSE_POOL)
     pid = os.getpid()
     # This pid with another start time: the process that claimed is gone, the pid reused.
-    dead = f"{RUNNER_CLAIM_PREFIX}{socket.gethostname()}:{pid}:1.00:0000dead"
+    dead = f"{RUNNER_CLAIM_PREFIX}{socket.gethostname()}:{pid}:t1:0000dead"
     live = f"{RUNNER_CLAIM_PREFIX}{socket.gethostname()}:{process_token()}:0000live"
     assert storage.claim_concurrency_slot(WAREHOUSE_POOL, dead, "runner: row counts").is_claimed
     assert not storage.claim_concurrency_slot(WAREHOUSE_POOL, live, "runner: x").is_claimed
@@ -86,6 +87,25 @@ def test_a_dead_runners_turn_is_freed_and_a_live_ones_kept(tmp_path: Path) -> No
         odd
     ]
     instance.dispose()
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="psutil's Linux boot time")
+def test_a_runner_stays_alive_when_the_clock_is_slewed(monkeypatch: pytest.MonkeyPatch) -> None:
+    """psutil's create_time() adds the boot time, which Linux derives from the wall clock: on a
+    CI machine whose clock was being slewed it moved by a second under living runners, their
+    watchdogs took them for dead and killed their own dbt (exit -9)."""
+    import psutil
+    import psutil._pslinux as linux
+
+    token = process_token()
+    before = psutil.Process().create_time()
+    real = linux.boot_time
+    monkeypatch.setattr(linux, "boot_time", lambda: real() + 1.0)
+    assert psutil.Process().create_time() - before == pytest.approx(1.0)  # the slew happened
+    assert token_alive(token)
+    assert not token_alive(f"{os.getpid()}:t1")  # another start: a reused pid
+    # A token written by an earlier version (wall-clock seconds) still reads.
+    assert token_alive(f"{os.getpid()}:{before:.2f}")
 
 
 @pytest.mark.slow

@@ -36,10 +36,27 @@ HOST_TAG = "productops/host"
 _UNFINISHED = ("NOT_STARTED", "STARTING", "STARTED", "CANCELING")
 
 
+def _start_stamp(pid: int) -> str:
+    """When a process started, in a form that stays the same for as long as it lives.
+
+    On Linux: `t<clock ticks after boot>` (/proc/<pid>/stat, field 22). Not psutil's
+    `create_time()`: that adds the boot time, which the kernel derives from the wall clock, so
+    when NTP (or a VM's clock sync) slews the clock it moves by whole seconds under a living
+    process (seen on a CI machine: every runner then looked dead, and its watchdog killed its
+    own dbt). Elsewhere: psutil's `create_time()` (macOS stores it once).
+    """
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            stat = handle.read()
+        return f"t{int(stat[stat.rindex(b')') + 2 :].split()[19])}"
+    except (OSError, ValueError, IndexError):
+        return f"{psutil.Process(pid).create_time():.2f}"
+
+
 def process_token(pid: int | None = None) -> str:
-    """`pid:start_time` of a process: unlike a bare pid, it never names a later process."""
-    process = psutil.Process(pid or os.getpid())
-    return f"{process.pid}:{process.create_time():.2f}"
+    """`pid:start` of a process: unlike a bare pid, it never names a later process."""
+    pid = pid or os.getpid()
+    return f"{pid}:{_start_stamp(pid)}"
 
 
 def token_alive(token: str) -> bool:
@@ -47,9 +64,12 @@ def token_alive(token: str) -> bool:
     try:
         pid_text, started = token.split(":", 1)
         process = psutil.Process(int(pid_text))
-        return abs(process.create_time() - float(started)) < 0.05 and (
-            process.status() != psutil.STATUS_ZOMBIE
-        )
+        if process.status() == psutil.STATUS_ZOMBIE:
+            return False
+        if started.startswith("t"):
+            return _start_stamp(process.pid) == started
+        # A token written before the stamps (wall-clock seconds): within the clock's slew.
+        return abs(process.create_time() - float(started)) < 2.0
     except (ValueError, psutil.Error):
         return False
 
@@ -92,7 +112,11 @@ def run_process_gone(instance: Any, record: Any) -> str | None:
         return None
     try:
         started = record.start_time or record.create_timestamp.timestamp()
-        if psutil.Process(pid).create_time() <= started + 1:
+        # A process that started after the run did is another one with the same pid. The
+        # allowance covers the wall clock's slew since then (`_start_stamp`), a few seconds an
+        # hour at most.
+        slew = 60 + 0.01 * max(0.0, time.time() - started)
+        if psutil.Process(pid).create_time() <= started + slew:
             return None
     except psutil.Error:
         pass
