@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -115,6 +116,26 @@ def column(data_type: TDataType, nullable: bool = True) -> TColumnSchema:
     if not nullable:
         hint["nullable"] = False
     return hint
+
+
+@functools.cache
+def _naming() -> Any:
+    """The default dlt naming convention (snake_case), made once."""
+    from dlt.common.normalizers.naming.snake_case import NamingConvention
+
+    return NamingConvention()
+
+
+def extra_column_name(field: str, taken: set[str] | dict[str, Any]) -> str:
+    """The column dlt's naming convention makes of `field`, kept clear of `taken` names.
+
+    `_extra` is appended while the name is `taken` (a column the loader fills itself) or
+    dlt's own (`_dlt...`).
+    """
+    column: str = _naming().normalize_identifier(field)
+    while column in taken or column.startswith("_dlt"):
+        column += "_extra"
+    return column
 
 
 def add_row_counts(pipeline: dlt.Pipeline, row_counts: dict[str, int] | None) -> None:

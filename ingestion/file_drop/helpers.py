@@ -19,6 +19,7 @@ from ingestion.file_drop.settings import (
     SURVEY_COLUMNS,
 )
 from ingestion.parsing import parse_timestamp
+from ingestion.pipeline import extra_column_name
 from ingestion.plausibility import count_problem, number_problem, timestamp_problem
 from ingestion.rejects import RecordRejected, mark_reject, reject_row
 
@@ -331,17 +332,12 @@ def _extra_names(header: list[str], expected: tuple[str, ...]) -> dict[int, str]
     Named as dlt will name them (snake_case), so that `Account ID` beside `account_id` becomes
     `account_id_extra` instead of overwriting it in the row.
     """
-    from dlt.common.normalizers.naming.snake_case import NamingConvention
-
-    naming = NamingConvention()
     extras: dict[int, str] = {}
     taken = set(expected) | {"_source_file"}
     for index, name in enumerate(header):
         if name in expected:
             continue
-        column = naming.normalize_identifier(name or f"column_{index + 1}")
-        while column in taken or column.startswith("_dlt"):
-            column += "_extra"
+        column = extra_column_name(name or f"column_{index + 1}", taken)
         taken.add(column)
         extras[index] = column
     return extras

@@ -14,6 +14,7 @@ from requests import Request, Response
 
 from ingestion.api import PagingGuard, VendorApi
 from ingestion.parsing import parse_timestamp
+from ingestion.pipeline import extra_column_name
 from ingestion.plausibility import timestamp_problem
 from ingestion.rejects import RecordRejected
 from ingestion.typeform.settings import CREDENTIAL_HINT, PAGE_SIZE, SCORE_RANGES, SOURCE_NAME
@@ -86,18 +87,12 @@ def _keep_other_fields(row: dict[str, Any], item: dict[str, Any], hidden: dict[s
     One that dlt would name like one of the row's own columns (a top-level `score`) gets
     `_extra` appended instead of replacing it.
     """
-    from dlt.common.normalizers.naming.snake_case import NamingConvention
-
     others = {key: value for key, value in item.items() if key not in _READ_FIELDS}
     other_hidden = {key: value for key, value in hidden.items() if key not in _HIDDEN_IDS}
     if other_hidden:
         others["hidden"] = other_hidden  # dlt: hidden__<field>
-    naming = NamingConvention()
     for key, value in others.items():
-        column = naming.normalize_identifier(key)
-        while column in row or column.startswith("_dlt"):
-            column += "_extra"
-        row[column] = value
+        row[extra_column_name(key, row)] = value
 
 
 def flatten_response(

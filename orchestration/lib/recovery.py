@@ -41,9 +41,8 @@ def _start_stamp(pid: int) -> str:
 
     On Linux: `t<clock ticks after boot>` (/proc/<pid>/stat, field 22). Not psutil's
     `create_time()`: that adds the boot time, which the kernel derives from the wall clock, so
-    when NTP (or a VM's clock sync) slews the clock it moves by whole seconds under a living
-    process (seen on a CI machine: every runner then looked dead, and its watchdog killed its
-    own dbt). Elsewhere: psutil's `create_time()` (macOS stores it once).
+    a step of the clock (settimeofday, a VM's clock sync) moves it under a living process, and
+    every runner would look dead to its own watchdog. Elsewhere: psutil's `create_time()`.
     """
     try:
         with open(f"/proc/{pid}/stat", "rb") as handle:
@@ -68,7 +67,7 @@ def token_alive(token: str) -> bool:
             return False
         if started.startswith("t"):
             return _start_stamp(process.pid) == started
-        # A token written before the stamps (wall-clock seconds): within the clock's slew.
+        # A token written before the stamps (wall-clock seconds): within a small clock step.
         return abs(process.create_time() - float(started)) < 2.0
     except (ValueError, psutil.Error):
         return False
@@ -113,8 +112,7 @@ def run_process_gone(instance: Any, record: Any) -> str | None:
     try:
         started = record.start_time or record.create_timestamp.timestamp()
         # A process that started after the run did is another one with the same pid. The
-        # allowance covers the wall clock's slew since then (`_start_stamp`), a few seconds an
-        # hour at most.
+        # allowance covers steps of the wall clock since then (`_start_stamp`).
         slew = 60 + 0.01 * max(0.0, time.time() - started)
         if psutil.Process(pid).create_time() <= started + slew:
             return None
