@@ -18,6 +18,12 @@ run `make run` again). For each run the table shows:
   build run, and this row also holds the skip decision (reading the raw tables' fingerprint);
 - dbt's own breakdown (run_results.json of the build): the slowest nodes and the test count.
 
+Each tree runs from a fresh copy of its files in `--work` (`fresh_copy`: no dbt target, no
+data, no caches), so that the first run is a fresh clone's first `make run` after `make
+install`: it parses the dbt project for its warehouse, as a user's does. (A run from the
+project folder itself would find a manifest parsed for another warehouse path and pay a
+full parse inside `dbt build` instead.)
+
 `--tree NAME=PATH` (repeatable) runs another copy of the project side by side, e.g. the
 baseline as committed (`git archive HEAD | tar -x -C /tmp/base`): each tree gets its own run
 folder, and the runs alternate (first runs of every tree, then second runs), so that a busy
@@ -70,6 +76,26 @@ def _env(folder: Path) -> dict[str, str]:
     ):
         env.pop(setting, None)
     return env
+
+
+# What a fresh clone does not have (.gitignore), and what a run writes.
+NOT_COPIED = {".git", ".venv", "data", "target", "logs", "dbt_packages", "results", "__pycache__"}
+NOT_COPIED |= {".dagster_home", ".pytest_cache", ".mypy_cache", ".ruff_cache", ".hypothesis"}
+
+
+def fresh_copy(tree: Path, destination: Path) -> Path:
+    """The project's files at `tree`, copied to `destination` as a fresh clone would have them.
+
+    The copy runs with the venv's packages and its own project files: `python -m` puts the
+    working folder first on the import path.
+    """
+    shutil.rmtree(destination, ignore_errors=True)
+
+    def ignored(folder: str, names: list[str]) -> set[str]:
+        return {n for n in names if n in NOT_COPIED or n.endswith(".egg-info")}
+
+    shutil.copytree(tree, destination, ignore=ignored, symlinks=True)
+    return destination
 
 
 def generate_world(world: Path, scale: float) -> None:
@@ -263,10 +289,11 @@ def main(argv: list[str] | None = None) -> int:
     work.mkdir(parents=True, exist_ok=True)
     world = work / "world"
     generate_world(world, args.scale)
-    trees = {"this": ROOT}
+    sources = {"this": ROOT}
     for item in args.tree:
         name, _, path = item.partition("=")
-        trees[name] = Path(path).resolve()
+        sources[name] = Path(path).resolve()
+    trees = {name: fresh_copy(tree, work / f"tree-{name}") for name, tree in sources.items()}
     folders = {name: work / (f"run-{name}" if len(trees) > 1 else "run") for name in trees}
     for folder in folders.values():
         shutil.rmtree(folder, ignore_errors=True)
@@ -276,7 +303,7 @@ def main(argv: list[str] | None = None) -> int:
         "load_average": os.getloadavg(),
         "scale": args.scale,
         "label": args.label,
-        "trees": {name: str(path) for name, path in trees.items()},
+        "trees": {name: str(path) for name, path in sources.items()},
         "runs": [],
     }
     for number in range(1, args.runs + 1):

@@ -35,15 +35,19 @@ BANNER = "DEMO: sample world (synthetic data) served by the local vendor sandbox
 
 def main(argv: list[str] | None = None) -> int:
     """Run the demo; exit 1 when a step or a check failed, 2 on a refused setting."""
-    from orchestration.lib.project import load_project_env, scoped_env
+    from orchestration.lib import startup
 
     args = _parse_args(argv)
-    load_project_env()
+    startup.load_project_env()
     print(BANNER, flush=True)
     refusal = demo_environment(args.use_environment, args.warehouse)
     if refusal:
         print(f"make run: {refusal}", file=sys.stderr)
         return 2
+    if not args.ui:  # `dagster dev` parses on its own
+        startup.start()  # a first run's dbt parse, beside the sample world and the sandbox
+    from orchestration.lib.project import scoped_env
+
     world = _ensure_world(args.data, args.scale, args.seed, args.end_date, args.regenerate)
     refusal = world_ahead_of_clock(world)
     if refusal:

@@ -9,7 +9,7 @@ from pathlib import Path
 import dagster as dg
 
 from orchestration.lib.freshness import with_freshness
-from orchestration.lib.project import load_project_env
+from orchestration.lib.startup import load_project_env
 
 load_project_env()  # before any piece reads a setting (dlt's source settings included)
 

@@ -21,15 +21,17 @@ import time
 import uuid
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from ingestion.rejects import REJECTS_TABLE
 from ingestion.settings import PROJECT_ROOT, WarehouseSettingError, WarehouseSettings
-from orchestration.lib import build_state
-from orchestration.lib.project import WAREHOUSE_POOL, load_project_env
-from orchestration.lib.publish import published_path
-from orchestration.lib.report import docs_path, report_path
-from orchestration.lib.warehouse import read_cursor
+from orchestration.lib import startup
+from orchestration.lib.startup import load_project_env
+
+if TYPE_CHECKING:
+    from orchestration.lib import build_state
+
+# Imports of Dagster, dbt and dlt (3-5 s) wait inside the functions that need them: the dbt
+# parse of a first run (`startup.start()`) begins before them and runs beside them.
 
 DEFAULT_DAGSTER_HOME = PROJECT_ROOT / ".dagster_home"
 EXIT_OK, EXIT_FAILED, EXIT_SETTINGS = 0, 1, 2
@@ -41,6 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     add_run_options(parser)
     args = parser.parse_args(argv)
     load_project_env()
+    startup.start()
     return run_pipeline(full_refresh=args.full_refresh, label="product-ops warehouse")
 
 
@@ -51,6 +54,7 @@ def cli(argv: list[str] | None = None) -> int:
     add_run_options(commands.add_parser("run", help="materialize everything on your sources"))
     args = parser.parse_args(argv)
     load_project_env()
+    startup.start()
     code = run_pipeline(full_refresh=args.full_refresh, label="product-ops warehouse")
     skip_final_collection()  # the console script exits with this code at once
     return code
@@ -180,8 +184,10 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
     import dagster as dg
 
     from orchestration.definitions import defs
+    from orchestration.lib import build_state
     from orchestration.lib.automation import BUILD_JOB, SOURCES_JOB
     from orchestration.lib.event_log import pooled_sqlite_event_log
+    from orchestration.lib.project import WAREHOUSE_POOL
     from orchestration.lib.recovery import (
         reap_dead_runs,
         report_slot_waits,
@@ -276,6 +282,7 @@ def _build_decision(
     settings: WarehouseSettings, instance: Any, full_refresh: bool
 ) -> build_state.Decision:
     """`build_state.skip_decision` for `build_marts`; a fingerprint that fails builds anyway."""
+    from orchestration.lib import build_state
     from orchestration.lib.automation import BUILD_JOB
 
     try:
@@ -318,6 +325,8 @@ def _record_if_built(
 
     The raw part is the one taken before the build (data loaded meanwhile builds next time).
     """
+    from orchestration.lib import build_state
+
     built = collect_outcome([result], check_descriptions, instance)
     if outcome_exit_code(built) != EXIT_OK or decision.raw_fingerprint is None:
         return
@@ -435,6 +444,8 @@ TABLES_SQL = (
 
 def warehouse_counts(settings: WarehouseSettings) -> dict[str, dict[str, int]]:
     """Rows per table of every raw and mart schema, read after the run released the warehouse."""
+    from orchestration.lib.warehouse import read_cursor
+
     if settings.engine == "duckdb" and not settings.path.exists():
         return {}
     with read_cursor(settings) as cursor:
@@ -459,9 +470,13 @@ def summary(
     settings: WarehouseSettings | None = None,
 ) -> str:
     """What landed, what was set aside per source, what the checks said, what failed."""
+    from ingestion.rejects import REJECTS_TABLE
     from ingestion.settings import not_used_note
     from ingestion.sources import disabled_sources
+    from orchestration.lib import build_state
+    from orchestration.lib.publish import published_path
     from orchestration.lib.recovery import explain_lock_error
+    from orchestration.lib.report import docs_path, report_path
 
     settings = settings or WarehouseSettings.from_env()
     counts = outcome["table_rows"] if "table_rows" in outcome else warehouse_counts(settings)

@@ -22,7 +22,7 @@ import psutil
 import pytest
 from dagster._core.test_utils import instance_for_test
 
-from orchestration.lib import project, recovery
+from orchestration.lib import project, recovery, startup
 from orchestration.lib.automation import initial_events_cursor, newer_event_files
 from tests.toolkit.paths import PROJECT_ROOT
 from tests.toolkit.runs import alive, run_env, run_module, run_output
@@ -56,7 +56,7 @@ def test_dotenv_is_read_and_exported_variables_win(
         "DAGSTER_HOME=.home_from_env_file\n"
         "SOURCES__ZENDESK__API_TOKEN=\n"
     )
-    monkeypatch.setattr(project, "ENV_FILE", env_file)
+    monkeypatch.setattr(startup, "ENV_FILE", env_file)
     for name in ("SOURCES__STRIPE__API_KEY", "DAGSTER_HOME", "SOURCES__ZENDESK__API_TOKEN"):
         # Set, then delete: monkeypatch then puts back the variable as it was before the test
         # although load_project_env writes it (deleting an unset one records nothing, and the
@@ -64,7 +64,7 @@ def test_dotenv_is_read_and_exported_variables_win(
         monkeypatch.setenv(name, "")
         monkeypatch.delenv(name)
     monkeypatch.setenv("WAREHOUSE_PATH", "/exported/warehouse.duckdb")
-    assert project.load_project_env() == env_file
+    assert startup.load_project_env() == env_file
     assert os.environ["SOURCES__STRIPE__API_KEY"] == "rk_from_env_file"
     assert os.environ["WAREHOUSE_PATH"] == "/exported/warehouse.duckdb"
     assert os.environ["DAGSTER_HOME"] == str(PROJECT_ROOT / ".home_from_env_file")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, suppress
@@ -17,12 +16,21 @@ from dagster_dbt import DagsterDbtProjectPreparer, DbtCliResource, DbtProject
 from filelock import FileLock
 from packaging.version import Version
 
-from ingestion.settings import PROJECT_ROOT, WarehouseSettings
+from ingestion.settings import WarehouseSettings
+from orchestration.lib import startup
+from orchestration.lib.startup import (
+    DBT_EXECUTABLE,
+    DBT_PROJECT_DIR,
+    PARSE_ARTIFACTS,
+    STAMP_PATH,
+    dbt_env,
+    load_project_env,
+    manifest_is_current,
+    stamp_text,
+    warehouse_identity,
+)
 from orchestration.lib.warehouse import read_cursor
 
-DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
-# The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 OWNERS = ["team:data-engineering"]
 # Every step that opens the warehouse for writing shares this pool; dagster.yaml gives it one
 # slot, so two runs started together queue their writes instead of failing on DuckDB's lock.
@@ -32,7 +40,6 @@ WAREHOUSE_POOL = "warehouse"
 DBT_TARGETS_KEPT = 5
 # A dbt target folder written to this recently may belong to a build still running elsewhere.
 DBT_TARGET_BUSY_SECONDS = 3600.0
-ENV_FILE = PROJECT_ROOT / ".env"
 # Longest wait for another process that is parsing the dbt project (a parse takes ~10 s).
 PREPARE_LOCK_SECONDS = 600
 # Warehouses whose manifest `dagster dev` already prepared in this process: every defs module
@@ -69,26 +76,12 @@ class ProductOpsDbtProjectPreparer(DagsterDbtProjectPreparer):
             dbt_executable=DBT_EXECUTABLE,
         )
         resource.cli(self._prepare_project_cli_args, target_path=project.target_path).wait()
-        self._invalidate_seeds_in_partial_parse(project)
-
-
-def load_project_env() -> Path | None:
-    """Read the project's `.env` (as .env.example says) without overriding exported variables.
-
-    Relative paths in it (WAREHOUSE_PATH, DAGSTER_HOME) are taken from the project root, as
-    everywhere else.
-    """
-    if not ENV_FILE.exists():
-        return None
-    from dotenv import dotenv_values
-
-    for key, value in dotenv_values(ENV_FILE).items():
-        if not value or key in os.environ:  # an empty `KEY=` in a copied example is unset
-            continue
-        if key == "DAGSTER_HOME" and not Path(value).is_absolute():
-            value = str(PROJECT_ROOT / value)
-        os.environ[key] = value
-    return ENV_FILE
+        # dagster-dbt's own preparation then marks every seed changed in the partial-parse
+        # file, for a manifest parsed in one folder (CI) and used in another (a container),
+        # where the seeds' stored folder is wrong. Here the manifest is parsed in the folder
+        # that uses it, and the stamp names that folder (`startup.stamp_text`): a moved project
+        # parses again. Marking them changed made every `dbt build` parse the seeds and the
+        # models that read them again (1-2 s).
 
 
 def warehouse_settings() -> WarehouseSettings:
@@ -148,44 +141,7 @@ def dbt_process_env(settings: WarehouseSettings) -> AbstractContextManager[None]
     maintainers suggest a scoped environment, dagster-io/dagster#29656). The previous values
     come back as soon as the process has started, so nothing else in this process sees them.
     """
-    venv_bin = str(Path(DBT_EXECUTABLE).parent)
-    path = os.pathsep.join([venv_bin, os.environ.get("PATH", "")])
-    return scoped_env({**settings.dbt_env(), "PATH": path})
-
-
-def warehouse_identity(settings: WarehouseSettings) -> str:
-    """What a parsed manifest is bound to: the DuckDB database name, or the PostgreSQL database.
-
-    dbt-duckdb names the database after the file's stem and the manifest holds no other trace
-    of the file, so a manifest parsed for `a/warehouse.duckdb` serves `b/warehouse.duckdb`
-    (a new run folder, a test's warehouse) without parsing again.
-    """
-    if settings.engine == "postgres":
-        server = settings.server
-        return f"postgres:{server.host}:{server.port or 5432}/{server.database}"
-    if settings.engine == "spark":
-        return f"spark:{settings.spark_bucket_url}"
-    return f"duckdb:{settings.path.stem}"
-
-
-def _manifest_is_current(project: DbtProject, stamp: Path, identity: str) -> bool:
-    """The manifest exists, is newer than every model, seed, macro and test, for this warehouse.
-
-    dbt-duckdb names the database after the file, so a manifest parsed for another warehouse
-    file (or engine) points at relations that do not exist here.
-    """
-    manifest = project.manifest_path
-    if not (manifest.exists() and stamp.exists() and stamp.read_text() == identity):
-        return False
-    sources = [
-        p
-        for folder in ("models", "seeds", "macros", "tests")
-        for p in (project.project_dir / folder).rglob("*")
-        if p.is_file()
-    ]
-    sources.append(project.project_dir / "dbt_project.yml")
-    built = manifest.stat().st_mtime
-    return all(p.stat().st_mtime <= built for p in sources)
+    return scoped_env(dbt_env(settings))
 
 
 def dbt_project(settings: WarehouseSettings) -> DbtProject:
@@ -200,7 +156,7 @@ def dbt_project(settings: WarehouseSettings) -> DbtProject:
     project = DbtProject(
         project_dir=DBT_PROJECT_DIR, profiles_dir=DBT_PROJECT_DIR, target=settings.engine
     )
-    stamp = project.manifest_path.parent / "warehouse_path.txt"
+    stamp = project.manifest_path.parent / STAMP_PATH.name
     identity = warehouse_identity(settings)
     project.manifest_path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(str(project.manifest_path.with_suffix(".prepare.lock")))
@@ -208,11 +164,43 @@ def dbt_project(settings: WarehouseSettings) -> DbtProject:
         if project.preparer.using_dagster_dev() and identity not in _PREPARED_IN_DEV:
             project.prepare_if_dev()
             _PREPARED_IN_DEV.add(identity)
-        elif not _manifest_is_current(project, stamp, identity):
+        elif not (
+            manifest_is_current(project.manifest_path, project.project_dir, stamp, identity)
+            or _take_background_parse(project, identity)
+        ):
             ProductOpsDbtProjectPreparer().prepare(project)
-        if not stamp.exists() or stamp.read_text() != identity:
-            stamp.write_text(identity)
+        written = stamp_text(identity, project.project_dir)
+        if not stamp.exists() or stamp.read_text() != written:
+            stamp.write_text(written)
     return project
+
+
+def _take_background_parse(project: DbtProject, identity: str) -> bool:
+    """Move the parse `startup.start()` ran for this warehouse into the project's target.
+
+    What `ProductOpsDbtProjectPreparer` would have produced: the same `dbt parse`, in this
+    folder. False when there is none.
+    """
+    folder = startup.take_parse(identity, meanwhile=_import_great_expectations)
+    if folder is None:
+        return False
+    try:
+        for name in PARSE_ARTIFACTS:
+            os.replace(folder / name, project.manifest_path.parent / name)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    return True
+
+
+def _import_great_expectations() -> None:
+    """Import GX while this process waits for the dbt parse: a parse means a build follows.
+
+    Its first check would import GX (2-4 s). Only while this thread waits for the parse: no
+    other thread imports then (two threads importing the same packages can see a module half
+    initialised). A failed import is left for the check, which reports it.
+    """
+    with suppress(Exception):
+        import great_expectations  # noqa: F401
 
 
 def ensure_dbt_manifest(settings: WarehouseSettings | None = None) -> Path:

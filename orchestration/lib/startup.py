@@ -1,0 +1,208 @@
+"""What a run does before its heavy imports: read the project's `.env`, start the dbt parse.
+
+Dagster's definitions need dbt's manifest (the dbt assets, and the raw assets' keys, come from
+it), so a run whose manifest is missing or stale (a fresh clone, a changed model, another
+warehouse) first runs `dbt parse`: 5-10 s, during which this process would wait. `start()`
+runs that parse in the background as soon as the warehouse settings are known, beside this
+process's own start-up (importing Dagster, dbt and dlt: 3-5 s; the demo's sample world and
+vendor sandbox), into a target folder of its own. `project.dbt_project`, under its file lock,
+takes the result (`take_parse`) instead of parsing again; a parse that failed or was for another
+warehouse is dropped, and dagster-dbt's preparation then runs as before and reports dbt's error.
+With the manifest already current (every later run) nothing starts.
+
+The parse is dagster-dbt's own command (`dbt parse --quiet`, in the environment dagster-dbt
+gives dbt); this module imports nothing heavy, so that an entry point can call
+`load_project_env()` and `start()` before its own imports.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ingestion.settings import PROJECT_ROOT, WarehouseSettingError, WarehouseSettings
+
+ENV_FILE = PROJECT_ROOT / ".env"
+DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
+# The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
+DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# dagster-dbt's DbtProject writes here (target path "target"); tests/test_startup.py checks
+# that the two agree.
+MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
+# Beside the manifest: the warehouse and folder it was parsed for (`stamp_text`).
+STAMP_PATH = MANIFEST_PATH.parent / "warehouse_path.txt"
+# What a parse reads: a file here newer than the manifest makes it stale.
+PARSE_INPUT_FOLDERS = ("models", "seeds", "macros", "tests")
+# What `dbt parse` leaves in its target folder for later commands, the manifest last: its
+# modification time is what `manifest_is_current` compares.
+PARSE_ARTIFACTS = ("partial_parse.msgpack", "semantic_manifest.json", "manifest.json")
+
+
+@dataclass
+class BackgroundParse:
+    """A `dbt parse` started by `start()`: for which warehouse, into which folder."""
+
+    identity: str
+    folder: Path
+    process: subprocess.Popen[bytes]
+
+
+_parse: BackgroundParse | None = None
+
+
+def load_project_env() -> Path | None:
+    """Read the project's `.env` (as .env.example says) without overriding exported variables.
+
+    Relative paths in it (WAREHOUSE_PATH, DAGSTER_HOME) are taken from the project root, as
+    everywhere else.
+    """
+    if not ENV_FILE.exists():
+        return None
+    from dotenv import dotenv_values
+
+    for key, value in dotenv_values(ENV_FILE).items():
+        if not value or key in os.environ:  # an empty `KEY=` in a copied example is unset
+            continue
+        if key == "DAGSTER_HOME" and not Path(value).is_absolute():
+            value = str(PROJECT_ROOT / value)
+        os.environ[key] = value
+    return ENV_FILE
+
+
+def warehouse_identity(settings: WarehouseSettings) -> str:
+    """What a parsed manifest is bound to: the DuckDB database name, or the PostgreSQL database.
+
+    dbt-duckdb names the database after the file's stem and the manifest holds no other trace
+    of the file, so a manifest parsed for `a/warehouse.duckdb` serves `b/warehouse.duckdb`
+    (a new run folder, a test's warehouse) without parsing again.
+    """
+    if settings.engine == "postgres":
+        server = settings.server
+        return f"postgres:{server.host}:{server.port or 5432}/{server.database}"
+    if settings.engine == "spark":
+        return f"spark:{settings.spark_bucket_url}"
+    return f"duckdb:{settings.path.stem}"
+
+
+def stamp_text(identity: str, project_dir: Path) -> str:
+    """What the stamp beside a manifest says: the warehouse, and the folder it was parsed in.
+
+    dbt's partial-parse file holds each seed's folder (its `root_path`): parsed in another
+    folder (a moved or copied project), its seeds would be read from there.
+    """
+    return f"{identity}\n{project_dir.resolve()}"
+
+
+def manifest_is_current(manifest: Path, project_dir: Path, stamp: Path, identity: str) -> bool:
+    """The manifest exists, is newer than every model, seed, macro and test, for this warehouse.
+
+    dbt-duckdb names the database after the file, so a manifest parsed for another warehouse
+    file (or engine) points at relations that do not exist here; one parsed in another folder
+    points at seed files there (`stamp_text`).
+    """
+    expected = stamp_text(identity, project_dir)
+    if not (manifest.exists() and stamp.exists() and stamp.read_text() == expected):
+        return False
+    sources = [
+        p
+        for folder in PARSE_INPUT_FOLDERS
+        for p in (project_dir / folder).rglob("*")
+        if p.is_file()
+    ]
+    sources.append(project_dir / "dbt_project.yml")
+    built = manifest.stat().st_mtime
+    return all(p.stat().st_mtime <= built for p in sources)
+
+
+def dbt_env(settings: WarehouseSettings) -> dict[str, str]:
+    """A dbt process's variables beyond this process's: the warehouse's, the venv's `dbt` first."""
+    path = os.pathsep.join([str(Path(DBT_EXECUTABLE).parent), os.environ.get("PATH", "")])
+    return {**settings.dbt_env(), "PATH": path}
+
+
+def start() -> bool:
+    """Start parsing the dbt project for the environment's warehouse in the background.
+
+    Returns whether a parse started: not when the manifest is current, when the settings are
+    invalid (the run reports those itself), under `dagster dev` (it prepares on every load), or
+    when one is already running. Its output is dropped: a failed parse is parsed again by the
+    definitions, which show dbt's error.
+    """
+    global _parse
+    if _parse is not None or os.environ.get("DAGSTER_IS_DEV_CLI"):
+        return False
+    try:
+        settings = WarehouseSettings.from_env()
+    except WarehouseSettingError:
+        return False
+    identity = warehouse_identity(settings)
+    if manifest_is_current(MANIFEST_PATH, DBT_PROJECT_DIR, STAMP_PATH, identity):
+        return False
+    # Named like dagster-dbt's per-run folders, so `project.prune_dbt_targets` clears one a
+    # killed run left behind.
+    folder = MANIFEST_PATH.parent / f"productops_dbt-parse-{uuid.uuid4().hex[:12]}"
+    env = {
+        **os.environ,
+        **dbt_env(settings),
+        # As dagster-dbt runs dbt (DbtCliResource.cli), so that the partial-parse state matches.
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        "DBT_TARGET_PATH": str(folder),
+        "DBT_LOG_PATH": str(folder),
+        "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
+        "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
+    }
+    process = subprocess.Popen(
+        [DBT_EXECUTABLE, "parse", "--quiet", "--target", settings.engine],
+        cwd=DBT_PROJECT_DIR,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    _parse = BackgroundParse(identity, folder, process)
+    atexit.register(_end_parse)  # a run that stops early (a refused setting) leaves none behind
+    return True
+
+
+def take_parse(identity: str, meanwhile: Callable[[], object] | None = None) -> Path | None:
+    """The folder of the background parse once it finished well for `identity`, else None.
+
+    Waits for the parse, running `meanwhile` in a thread while it does (this process would
+    otherwise only wait). The caller moves the `PARSE_ARTIFACTS` out and deletes the folder.
+    """
+    global _parse
+    if _parse is None:
+        return None
+    parse, _parse = _parse, None
+    worker = None
+    if parse.identity != identity:
+        parse.process.terminate()
+    elif meanwhile is not None and parse.process.poll() is None:
+        worker = threading.Thread(target=meanwhile, name="while-dbt-parses", daemon=True)
+        worker.start()
+    ok = parse.process.wait() == 0 and parse.identity == identity
+    if worker is not None:
+        worker.join()
+    if ok and all((parse.folder / name).is_file() for name in PARSE_ARTIFACTS):
+        return parse.folder
+    shutil.rmtree(parse.folder, ignore_errors=True)
+    return None
+
+
+def _end_parse() -> None:
+    """At exit: stop a parse nobody took, and delete its folder."""
+    global _parse
+    if _parse is not None:
+        if _parse.process.poll() is None:
+            _parse.process.terminate()
+            _parse.process.wait()
+        shutil.rmtree(_parse.folder, ignore_errors=True)
+    _parse = None
