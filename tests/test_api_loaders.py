@@ -10,11 +10,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import dlt
 import duckdb
 import pytest
 
 from demo.sandbox import Sandbox
-from ingestion import plausibility, stripe, typeform, zendesk
+from ingestion import pipeline, plausibility, stripe, typeform, zendesk
 from ingestion.settings import MissingSettingError
 from tests.toolkit.sandbox import CREDS, response, ticket, write_jsonl, write_world
 from tests.toolkit.warehouse import pg_query
@@ -384,6 +385,68 @@ def test_real_vendor_records_load_or_are_set_aside(tmp_path: Path, warehouse: Pa
     assert query(warehouse, "select count(*) from raw_typeform.responses where score is null") == [
         (totals["responses"],)
     ]
+
+
+@pytest.mark.skipif(not REALDATA.exists(), reason="shared realdata fixtures not present")
+def test_duckdb_gets_the_tables_dlt_default_format_gives(
+    tmp_path: Path, warehouse: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Rows reach DuckDB as Parquet (`pipeline.duckdb_destination`): on the vendors' real
+    records, the same tables, column types and values as dlt's default (`insert_values`);
+    only a NUL character in a string is kept, where `insert_values` drops it."""
+    world = tmp_path / "real"
+    _realdata_world(world)
+    tickets = world / "zendesk" / "tickets.jsonl"
+    with tickets.open("a") as handle:
+        handle.write(json.dumps(ticket(77, "2024-03-01T10:00:00Z", subject="a\x00b")) + "\n")
+
+    def load_all() -> None:
+        with Sandbox(world, page_size=2) as box:
+            zendesk.load(**zendesk_kwargs(box))
+            typeform.load(**typeform_kwargs(box))
+            stripe.load(**stripe_kwargs(box))
+
+    load_all()
+    default = tmp_path / "default" / "warehouse.duckdb"
+    monkeypatch.setenv("WAREHOUSE_PATH", str(default))
+    monkeypatch.setattr(
+        pipeline,
+        "duckdb_destination",
+        lambda global_config=None: dlt.destinations.duckdb(str(default)),
+    )
+    load_all()
+
+    def tables(path: Path) -> dict[str, Any]:
+        columns = query(
+            path,
+            "select table_schema || '.' || table_name, column_name, data_type "
+            "from information_schema.columns where table_schema like 'raw_%' "
+            "and table_schema not like '%_staging' "  # dlt's merge staging
+            "and table_name not like '\\_dlt%' escape '\\' order by all",
+        )
+        found: dict[str, Any] = {}
+        for table in sorted({name for name, _, _ in columns}):
+            typed = [(c, t) for name, c, t in columns if name == table]
+            kept = [c for c, _ in typed if c not in ("_dlt_load_id", "_dlt_id", "rejected_at")]
+            # child rows point at their parent's `_dlt_id`: compare them through the parent
+            kept = [c for c in kept if c not in ("_dlt_parent_id", "_dlt_root_id")]
+            quoted = ", ".join(f'"{c}"' for c in kept)
+            rows = query(path, f"select {quoted} from {table}")
+            found[table] = (typed, sorted(map(repr, rows)))
+        return found
+
+    parquet, insert_values = tables(warehouse), tables(default)
+    subject = "select subject from raw_zendesk.tickets where id = 77"
+    assert query(warehouse, subject) == [("a\x00b",)]
+    assert query(default, subject) == [("ab",)]
+    parquet["raw_zendesk.tickets"] = (
+        parquet["raw_zendesk.tickets"][0],
+        [row.replace("a\\x00b", "ab") for row in parquet["raw_zendesk.tickets"][1]],
+    )
+    assert parquet.keys() == insert_values.keys()
+    assert len(parquet) >= 10
+    for table in parquet:
+        assert parquet[table] == insert_values[table], table
 
 
 def _versions_world(root: Path) -> Path:
