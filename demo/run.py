@@ -53,6 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     if refusal:
         print(f"make run: {refusal}", file=sys.stderr)
         return 2
+    if not args.use_environment:
+        start_afresh_for_another_world(args.data / "world.json")
     from demo.sandbox import Sandbox
 
     print(f"starting the vendor sandbox for {args.data} ...", flush=True)
@@ -100,6 +102,47 @@ def demo_environment(use_environment: bool, warehouse: Path | None) -> str | Non
     os.environ["DAGSTER_HOME"] = str(DEMO_DAGSTER_HOME)
     os.environ.pop("MARTS_PATH", None)  # published beside the demo warehouse
     return None
+
+
+def start_afresh_for_another_world(world_manifest: Path) -> bool:
+    """The demo's warehouse holds one sample world: for another one it starts empty.
+
+    Another `SCALE`, `SEED` or `--end-date` makes another world in the same folder. Its users,
+    accounts, tickets and messages reuse the ids of the last one without being the same people
+    or events: loaded on top, a message id seen before would keep the old world's event, and the
+    marts would mix two worlds. So when `world.json` differs from the one this warehouse was
+    loaded from (kept beside it), the warehouse and dlt's state for it are deleted; the Dagster
+    history stays. Returns whether a warehouse was deleted. Only the demo's own warehouse:
+    `--use-environment` leaves the configured one alone.
+    """
+    import shutil
+
+    from ingestion.settings import WarehouseSettings
+
+    settings = WarehouseSettings.from_env()
+    loaded = settings.path.with_name(f"{settings.path.name}.world.json")
+    world = world_manifest.read_text()
+    if loaded.exists() and loaded.read_text() == world:
+        return False
+    remains = [settings.path, settings.path.with_name(f"{settings.path.name}.wal")]
+    remains.append(settings.pipelines_dir())
+    if settings.engine == "spark":  # its Parquet files and metastore, beside the warehouse path
+        remains += [settings.path.parent / "parquet", settings.spark_home]
+    found = [path for path in remains if path.exists()]
+    for path in found:
+        if path.is_dir():
+            shutil.rmtree(path)
+        else:
+            path.unlink()
+    if found:
+        held = "another sample world" if loaded.exists() else "a sample world it does not name"
+        print(
+            f"demo: {settings.path} holds {held}, not {world_manifest}: starting it afresh",
+            flush=True,
+        )
+    loaded.parent.mkdir(parents=True, exist_ok=True)
+    loaded.write_text(world)
+    return bool(found)
 
 
 def world_ahead_of_clock(world: dict[str, Any]) -> str | None:

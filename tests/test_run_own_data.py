@@ -15,6 +15,7 @@ import time
 import uuid
 from datetime import UTC, date, datetime
 from pathlib import Path
+from typing import Any
 
 import dagster as dg
 import duckdb
@@ -92,6 +93,47 @@ def test_demo_refuses_a_postgres_warehouse(monkeypatch: pytest.MonkeyPatch) -> N
     refusal = demo_environment(use_environment=False, warehouse=None)
     assert refusal is not None and "make run-postgres" in refusal
     assert "productops run" in refusal
+
+
+@pytest.mark.slow
+def test_the_demo_warehouse_starts_afresh_for_another_world(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """`make run` with another `--end-date` (or SCALE, SEED): the new world's events reuse the
+    last one's message ids, so loaded on top, staging would keep the old world's copy of each.
+    The warehouse and dlt's state start afresh instead: it holds what a new warehouse would."""
+    from demo import generate_world
+    from demo.run import start_afresh_for_another_world
+    from ingestion.sources import BY_NAME
+
+    world, warehouse = tmp_path / "sample", tmp_path / "demo" / "warehouse.duckdb"
+    monkeypatch.setenv("WAREHOUSE_PATH", str(warehouse))
+    monkeypatch.delenv("WAREHOUSE", raising=False)
+    monkeypatch.setenv("SOURCES__SEGMENT__BUCKET_URL", str(world / "events"))
+
+    def events(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
+        return con.execute(
+            "select message_id, event, timestamp from raw_segment.events order by all"
+        ).fetchall()
+
+    loaded = []
+    for end_date in (date(2026, 1, 31), date(2026, 2, 7)):  # `--end-date`, the same seed
+        generate_world(world, scale=0.05, seed=1, end_date=end_date)
+        assert start_afresh_for_another_world(world / "world.json") is bool(loaded)
+        assert not start_afresh_for_another_world(world / "world.json")  # the same world
+        BY_NAME["segment"].load()
+        with duckdb.connect(str(warehouse), read_only=True) as con:
+            loaded.append(events(con))
+    assert "holds another sample world" in capsys.readouterr().out
+    # the worlds share message ids, not events (here: world 1 a week earlier); on top, the
+    # first copy of each id would keep world 1's time
+    assert {row[0] for row in loaded[0]} & {row[0] for row in loaded[1]}
+    assert set(loaded[0]) != set(loaded[1])
+    fresh = tmp_path / "fresh" / "warehouse.duckdb"
+    monkeypatch.setenv("WAREHOUSE_PATH", str(fresh))
+    BY_NAME["segment"].load()
+    with duckdb.connect(str(fresh), read_only=True) as con:
+        assert loaded[1] == events(con)  # as loaded into a new warehouse
 
 
 def test_events_sensor_first_cursor_skips_files_already_loaded(tmp_path: Path) -> None:
