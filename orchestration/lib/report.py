@@ -980,6 +980,7 @@ def publish_dbt_docs_if_changed(
     Without it, or when that fails, the docs are generated as before.
     """
     from orchestration.lib.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_inputs_fingerprint
+    from orchestration.lib.startup import dbt_env
 
     settings = settings or WarehouseSettings.from_env()
     directory = directory or reports_dir(settings)
@@ -995,7 +996,7 @@ def publish_dbt_docs_if_changed(
     ):
         return page, False
     stamp.unlink(missing_ok=True)  # a failed generation below must not leave the old stamp
-    engine, env = settings.engine, {**os.environ, **settings.dbt_env()}
+    engine, env = settings.engine, {**os.environ, **dbt_env(settings)}
 
     def generate(target: Path, *options: str) -> tuple[subprocess.CompletedProcess[str], Path]:
         (target / "static_index.html").unlink(missing_ok=True)

@@ -56,6 +56,7 @@ class BackgroundParse:
 
 
 _parse: BackgroundParse | None = None
+_parse_ever_started = False  # `_end_parse` is registered at exit with the first parse
 
 
 def load_project_env() -> Path | None:
@@ -136,7 +137,7 @@ def start() -> bool:
     when one is already running. Its output is dropped: a failed parse is parsed again by the
     definitions, which show dbt's error.
     """
-    global _parse
+    global _parse, _parse_ever_started
     if _parse is not None or os.environ.get("DAGSTER_IS_DEV_CLI"):
         return False
     try:
@@ -167,8 +168,9 @@ def start() -> bool:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    _parse = BackgroundParse(identity, folder, process)
-    atexit.register(_end_parse)  # a run that stops early (a refused setting) leaves none behind
+    if not _parse_ever_started:  # once: a run that stops early leaves no parse behind
+        atexit.register(_end_parse)
+    _parse, _parse_ever_started = BackgroundParse(identity, folder, process), True
     return True
 
 
