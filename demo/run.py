@@ -117,6 +117,7 @@ def start_afresh_for_another_world(world_manifest: Path) -> bool:
     """
     import shutil
 
+    from ingestion.parquet_files import local_folder
     from ingestion.settings import WarehouseSettings
 
     settings = WarehouseSettings.from_env()
@@ -126,8 +127,8 @@ def start_afresh_for_another_world(world_manifest: Path) -> bool:
         return False
     remains = [settings.path, settings.path.with_name(f"{settings.path.name}.wal")]
     remains.append(settings.pipelines_dir())
-    if settings.engine == "spark":  # its Parquet files and metastore, beside the warehouse path
-        remains += [settings.path.parent / "parquet", settings.spark_home]
+    if settings.engine == "spark" and settings.spark_bucket_url:  # its Parquet files, metastore
+        remains += [local_folder(settings.spark_bucket_url), settings.spark_home]
     found = [path for path in remains if path.exists()]
     for path in found:
         if path.is_dir():

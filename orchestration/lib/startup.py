@@ -56,7 +56,6 @@ class BackgroundParse:
 
 
 _parse: BackgroundParse | None = None
-_parse_ever_started = False  # `_end_parse` is registered at exit with the first parse
 
 
 def load_project_env() -> Path | None:
@@ -137,7 +136,7 @@ def start() -> bool:
     when one is already running. Its output is dropped: a failed parse is parsed again by the
     definitions, which show dbt's error.
     """
-    global _parse, _parse_ever_started
+    global _parse
     if _parse is not None or os.environ.get("DAGSTER_IS_DEV_CLI"):
         return False
     try:
@@ -168,9 +167,7 @@ def start() -> bool:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    if not _parse_ever_started:  # once: a run that stops early leaves no parse behind
-        atexit.register(_end_parse)
-    _parse, _parse_ever_started = BackgroundParse(identity, folder, process), True
+    _parse = BackgroundParse(identity, folder, process)
     return True
 
 
@@ -208,3 +205,6 @@ def _end_parse() -> None:
             _parse.process.wait()
         shutil.rmtree(_parse.folder, ignore_errors=True)
     _parse = None
+
+
+atexit.register(_end_parse)  # a run that stops early (a refused setting) leaves no parse behind
