@@ -11,6 +11,7 @@ from typing import Any
 
 import dagster as dg
 import pytest
+from dagster._core.definitions.asset_checks.asset_check_evaluation import AssetCheckEvaluation
 from dagster._core.events import AssetMaterializationPlannedData, DagsterEvent, DagsterEventType
 from dagster._core.events.log import EventLogEntry
 from dagster._core.storage.event_log.sqlite.sqlite_event_log import SqliteEventLogStorage
@@ -55,10 +56,35 @@ def dbapi_connects() -> Any:
     event.remove(Engine, "connect", record)
 
 
-def test_replaced_method_is_dagsters_connect_by_shard() -> None:
-    # What pooled_sqlite_event_log replaces: a Dagster upgrade that renames it fails here.
-    connect = vars(SqliteEventLogStorage)["_connect"]
+def _check_result(run_id: str, number: int) -> EventLogEntry:
+    """An asset check result (what each dbt test and GX suite stores): Dagster first asks
+    whether its table of check executions exists."""
+    return EventLogEntry(
+        error_info=None,
+        level="INFO",
+        user_message="",
+        run_id=run_id,
+        timestamp=time.time(),
+        step_key="step",
+        job_name="job",
+        dagster_event=DagsterEvent(
+            DagsterEventType.ASSET_CHECK_EVALUATION.value,
+            "job",
+            event_specific_data=AssetCheckEvaluation(
+                asset_key=dg.AssetKey(["a", str(number)]),
+                check_name="unique",
+                passed=number % 2 == 0,
+                metadata={},
+            ),
+        ),
+    )
+
+
+def test_replaced_methods_are_dagsters_connect_and_has_table() -> None:
+    # What pooled_sqlite_event_log replaces: a Dagster upgrade that renames them fails here.
+    connect, has_table = (vars(SqliteEventLogStorage)[name] for name in ("_connect", "has_table"))
     assert list(inspect.signature(connect).parameters) == ["self", "shard"]
+    assert list(inspect.signature(has_table).parameters) == ["self", "table_name"]
 
 
 def test_events_stored_through_one_connection_per_file(
@@ -88,6 +114,27 @@ def test_events_stored_through_one_connection_per_file(
     for number in range(1, 4):
         plain.store_event(_planned("run2", number))
     assert len(dbapi_connects) >= 6  # Dagster's own, after the block: a connection per write
+
+
+def test_check_results_ask_for_their_table_through_the_kept_engine(
+    tmp_path: Path, dbapi_connects: list[str]
+) -> None:
+    originals = {name: vars(SqliteEventLogStorage)[name] for name in ("_connect", "has_table")}
+    with pooled_sqlite_event_log():
+        storage = SqliteEventLogStorage(str(tmp_path))
+        storage.store_event(_check_result("run1", 0))
+        dbapi_connects.clear()
+        for number in range(1, 20):
+            storage.store_event(_check_result("run1", number))
+        # Dagster's own `has_table` opens the index file anew for each result.
+        assert len(dbapi_connects) <= 2
+        assert storage.has_table("asset_check_executions")
+        assert not storage.has_table("no_such_table")
+        key = dg.AssetCheckKey(dg.AssetKey(["a", "4"]), "unique")
+        latest = storage.get_latest_asset_check_execution_by_key([key])[key]
+        assert latest is not None and latest.run_id == "run1"
+        assert latest.status.value == "SUCCEEDED"  # number 4 passed
+    assert {name: vars(SqliteEventLogStorage)[name] for name in originals} == originals
 
 
 @pytest.mark.usefixtures("history_fsync_undone")
