@@ -67,7 +67,7 @@ PG_DIR := data/postgres
 run-postgres: install-run postgres-server
 	$(BIN)/python -m tools.pg_cluster ensure $(PG_DIR) > /dev/null
 	eval "$$($(BIN)/python -m tools.pg_cluster env $(PG_DIR))" && \
-		$(BIN)/python -m demo.run --scale $(SCALE) --use-environment
+		$(BIN)/python -m demo.run --scale $(SCALE) --use-environment --throwaway-warehouse
 
 postgres-stop:
 	$(BIN)/python -m tools.pg_cluster stop $(PG_DIR)

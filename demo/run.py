@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
     if refusal:
         print(f"make run: {refusal}", file=sys.stderr)
         return 2
-    if not args.use_environment:
+    if not args.use_environment or args.throwaway_warehouse:
         start_afresh_for_another_world(args.data / "world.json")
     from demo.sandbox import Sandbox
 
@@ -112,8 +112,10 @@ def start_afresh_for_another_world(world_manifest: Path) -> bool:
     or events: loaded on top, a message id seen before would keep the old world's event, and the
     marts would mix two worlds. So when `world.json` differs from the one this warehouse was
     loaded from (kept beside it), the warehouse and dlt's state for it are deleted; the Dagster
-    history stays. Returns whether a warehouse was deleted. Only the demo's own warehouse:
-    `--use-environment` leaves the configured one alone.
+    history stays. On PostgreSQL (`make run-postgres`'s local server) the database's schemas
+    are dropped instead of a file. Returns whether a warehouse was emptied. Only the demo's own
+    warehouse: `--use-environment` leaves the configured one alone, unless
+    `--throwaway-warehouse` says it is the demo's.
     """
     import shutil
 
@@ -121,12 +123,16 @@ def start_afresh_for_another_world(world_manifest: Path) -> bool:
     from ingestion.settings import WarehouseSettings
 
     settings = WarehouseSettings.from_env()
-    loaded = settings.path.with_name(f"{settings.path.name}.world.json")
+    pipelines = settings.pipelines_dir()
+    if settings.engine == "postgres":  # no file of its own: beside dlt's state for the server
+        loaded = pipelines.with_name(f"{pipelines.name}.world.json")
+        remains = [pipelines]
+    else:
+        loaded = settings.path.with_name(f"{settings.path.name}.world.json")
+        remains = [settings.path, settings.path.with_name(f"{settings.path.name}.wal"), pipelines]
     world = world_manifest.read_text()
     if loaded.exists() and loaded.read_text() == world:
         return False
-    remains = [settings.path, settings.path.with_name(f"{settings.path.name}.wal")]
-    remains.append(settings.pipelines_dir())
     if settings.engine == "spark" and settings.spark_bucket_url:  # its Parquet files, metastore
         remains += [local_folder(settings.spark_bucket_url), settings.spark_home]
     found = [path for path in remains if path.exists()]
@@ -135,15 +141,35 @@ def start_afresh_for_another_world(world_manifest: Path) -> bool:
             shutil.rmtree(path)
         else:
             path.unlink()
-    if found:
+    dropped = _drop_schemas(settings.postgres_url()) if settings.engine == "postgres" else []
+    if found or dropped:
         held = "another sample world" if loaded.exists() else "a sample world it does not name"
         print(
-            f"demo: {settings.path} holds {held}, not {world_manifest}: starting it afresh",
+            f"demo: {settings.describe()} holds {held}, not {world_manifest}: starting it afresh",
             flush=True,
         )
     loaded.parent.mkdir(parents=True, exist_ok=True)
     loaded.write_text(world)
-    return bool(found)
+    return bool(found or dropped)
+
+
+def _drop_schemas(url: str) -> list[str]:
+    """Drop every schema of the database that holds something; `public` comes back empty."""
+    import psycopg2
+
+    with psycopg2.connect(url) as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "select n.nspname from pg_namespace n where n.nspname not like 'pg\\_%' "
+            "and n.nspname <> 'information_schema' and (n.nspname <> 'public' "
+            "or exists (select 1 from pg_class c where c.relnamespace = n.oid)) order by 1"
+        )
+        schemas = [row[0] for row in cursor.fetchall()]
+        for schema in schemas:
+            cursor.execute(f'drop schema "{schema}" cascade')
+        if "public" in schemas:
+            cursor.execute("create schema public")
+    connection.close()
+    return schemas
 
 
 def world_ahead_of_clock(world: dict[str, Any]) -> str | None:
@@ -209,6 +235,14 @@ def _parse_args(argv: list[str] | None) -> argparse.Namespace:
         "--use-environment",
         action="store_true",
         help="use WAREHOUSE, WAREHOUSE_PATH, DAGSTER_HOME as configured (tests, benches)",
+    )
+    parser.add_argument(
+        "--throwaway-warehouse",
+        action="store_true",
+        help=(
+            "with --use-environment: the configured warehouse is the demo's own (make "
+            "run-postgres's local server), emptied when another sample world is loaded"
+        ),
     )
     return parser.parse_args(argv)
 

@@ -428,3 +428,49 @@ def test_the_watchdog_kills_a_killed_runners_children() -> None:
         time.sleep(0.1)
     # Its own session: a process-group kill would have missed it; the watchdog did not.
     assert not alive(grandchild)
+
+
+def test_the_demo_server_starts_afresh_for_another_world(
+    postgres_warehouse: Any,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """`make run-postgres` with another world: its local server's database is emptied (every
+    schema that holds something, dlt's state for the server), as the demo's DuckDB file is."""
+    import psycopg2
+
+    from demo.run import start_afresh_for_another_world
+    from ingestion.settings import WarehouseSettings
+
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "data" / "warehouse.duckdb"))
+    settings = WarehouseSettings.from_env()
+    world = tmp_path / "world.json"
+
+    def schemas() -> set[str]:
+        with psycopg2.connect(settings.postgres_url()) as pg, pg.cursor() as cursor:
+            cursor.execute(
+                "select nspname from pg_namespace where nspname not like 'pg\\_%' "
+                "and nspname <> 'information_schema'"
+            )
+            found = {row[0] for row in cursor.fetchall()}
+        pg.close()
+        return found
+
+    world.write_text('{"seed": 1}')
+    assert not start_afresh_for_another_world(world)  # an empty database: nothing to drop
+    with psycopg2.connect(settings.postgres_url()) as pg, pg.cursor() as cursor:
+        cursor.execute("create schema raw_segment")
+        cursor.execute("create table raw_segment.events (message_id text)")
+        cursor.execute("create table public.leftover (id int)")
+    pg.close()
+    settings.pipelines_dir().mkdir(parents=True)
+    assert not start_afresh_for_another_world(world)  # the same world: kept
+    assert {"raw_segment", "public"} <= schemas()
+    world.write_text('{"seed": 2}')
+    assert start_afresh_for_another_world(world)
+    assert schemas() == {"public"}
+    assert not settings.pipelines_dir().exists()
+    out = capsys.readouterr().out
+    assert "holds another sample world" in out and "starting it afresh" in out
+    assert not start_afresh_for_another_world(world)
