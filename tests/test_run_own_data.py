@@ -72,6 +72,28 @@ def test_dotenv_is_read_and_exported_variables_win(
     assert "SOURCES__ZENDESK__API_TOKEN" not in os.environ
 
 
+@pytest.mark.parametrize(
+    ("exported", "in_env_file", "expected"),
+    [(None, None, "false"), ("true", None, "true"), (None, "true", "true"), ("0", "1", "0")],
+)
+def test_dlt_usage_reports_are_off_unless_asked_for(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    exported: str | None,
+    in_env_file: str | None,
+    expected: str,
+) -> None:
+    # As Dagster's and dbt's: an exported variable, then `.env`, then the project's default.
+    env_file = tmp_path / ".env"
+    env_file.write_text(f"{startup.DLT_TELEMETRY_SETTING}={in_env_file}\n" if in_env_file else "")
+    monkeypatch.setattr(startup, "ENV_FILE", env_file if in_env_file else tmp_path / "none")
+    monkeypatch.setenv(startup.DLT_TELEMETRY_SETTING, exported or "")
+    if exported is None:
+        monkeypatch.delenv(startup.DLT_TELEMETRY_SETTING)
+    startup.load_project_env()
+    assert os.environ[startup.DLT_TELEMETRY_SETTING] == expected
+
+
 def test_demo_writes_its_own_warehouse_whatever_is_exported(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

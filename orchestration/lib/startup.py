@@ -31,6 +31,9 @@ from pathlib import Path
 from ingestion.settings import PROJECT_ROOT, WarehouseSettingError, WarehouseSettings
 
 ENV_FILE = PROJECT_ROOT / ".env"
+# dlt sends anonymous usage reports unless told not to (dlthub.com/docs/reference/telemetry);
+# Dagster's are off in dagster.yaml, dbt's in dbt_project.yml. `true` here turns dlt's on.
+DLT_TELEMETRY_SETTING = "RUNTIME__DLTHUB_TELEMETRY"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
@@ -62,19 +65,22 @@ def load_project_env() -> Path | None:
     """Read the project's `.env` (as .env.example says) without overriding exported variables.
 
     Relative paths in it (WAREHOUSE_PATH, DAGSTER_HOME) are taken from the project root, as
-    everywhere else.
+    everywhere else. Then the project's defaults for what neither sets: dlt's anonymous usage
+    reports are off (`DLT_TELEMETRY_SETTING`), as Dagster's and dbt's are.
     """
-    if not ENV_FILE.exists():
-        return None
-    from dotenv import dotenv_values
+    loaded = None
+    if ENV_FILE.exists():
+        from dotenv import dotenv_values
 
-    for key, value in dotenv_values(ENV_FILE).items():
-        if not value or key in os.environ:  # an empty `KEY=` in a copied example is unset
-            continue
-        if key == "DAGSTER_HOME" and not Path(value).is_absolute():
-            value = str(PROJECT_ROOT / value)
-        os.environ[key] = value
-    return ENV_FILE
+        for key, value in dotenv_values(ENV_FILE).items():
+            if not value or key in os.environ:  # an empty `KEY=` in a copied example is unset
+                continue
+            if key == "DAGSTER_HOME" and not Path(value).is_absolute():
+                value = str(PROJECT_ROOT / value)
+            os.environ[key] = value
+        loaded = ENV_FILE
+    os.environ.setdefault(DLT_TELEMETRY_SETTING, "false")
+    return loaded
 
 
 def warehouse_identity(settings: WarehouseSettings) -> str:
