@@ -101,14 +101,22 @@ def postgres_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluste
 
 @pytest.fixture
 def postgres_warehouse(
-    postgres_server: Cluster, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+    postgres_server: Cluster,
+    request: pytest.FixtureRequest,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
 ) -> Cluster:
-    """A fresh database on the test server, and WAREHOUSE=postgres pointing at it."""
+    """A fresh database on the test server, and WAREHOUSE=postgres pointing at it.
+
+    WAREHOUSE_PATH in the test's folder: dlt's state for the server (`pipelines_dir`) lives
+    beside it, not in the project's data/.
+    """
     label = "".join(c if c.isalnum() else "_" for c in request.node.name.lower())[:40]
     name = f"t{uuid.uuid4().hex[:8]}_{label}"
     database = postgres_server.create_database(name)
     for key, value in database.env().items():
         monkeypatch.setenv(key, value)
+    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "data" / "warehouse.duckdb"))
     return database
 
 

@@ -453,10 +453,7 @@ def test_the_watchdog_kills_a_killed_runners_children() -> None:
 
 
 def test_the_demo_server_starts_afresh_for_another_world(
-    postgres_warehouse: Any,
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    capsys: pytest.CaptureFixture[str],
+    postgres_warehouse: Any, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """`make run-postgres` with another world: its local server's database is emptied (every
     schema that holds something, dlt's state for the server), as the demo's DuckDB file is."""
@@ -465,7 +462,6 @@ def test_the_demo_server_starts_afresh_for_another_world(
     from demo.run import start_afresh_for_another_world
     from ingestion.settings import WarehouseSettings
 
-    monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "data" / "warehouse.duckdb"))
     settings = WarehouseSettings.from_env()
     world = tmp_path / "world.json"
 
