@@ -24,8 +24,8 @@ from orchestration.lib import project
 from orchestration.lib.event_log import pooled_sqlite_event_log
 
 
-def _planned(run_id: str, number: int) -> EventLogEntry:
-    """An asset event: stored in the run's file and mirrored in the index file."""
+def _entry(run_id: str, event_type: DagsterEventType, data: Any) -> EventLogEntry:
+    """One event of a step of run `run_id`, as a run stores it."""
     return EventLogEntry(
         error_info=None,
         level="INFO",
@@ -34,11 +34,15 @@ def _planned(run_id: str, number: int) -> EventLogEntry:
         timestamp=time.time(),
         step_key="step",
         job_name="job",
-        dagster_event=DagsterEvent(
-            DagsterEventType.ASSET_MATERIALIZATION_PLANNED.value,
-            "job",
-            event_specific_data=AssetMaterializationPlannedData(dg.AssetKey(["a", str(number)])),
-        ),
+        dagster_event=DagsterEvent(event_type.value, "job", event_specific_data=data),
+    )
+
+
+def _planned(run_id: str, number: int) -> EventLogEntry:
+    """An asset event: stored in the run's file and mirrored in the index file."""
+    key = dg.AssetKey(["a", str(number)])
+    return _entry(
+        run_id, DagsterEventType.ASSET_MATERIALIZATION_PLANNED, AssetMaterializationPlannedData(key)
     )
 
 
@@ -59,25 +63,13 @@ def dbapi_connects() -> Any:
 def _check_result(run_id: str, number: int) -> EventLogEntry:
     """An asset check result (what each dbt test and GX suite stores): Dagster first asks
     whether its table of check executions exists."""
-    return EventLogEntry(
-        error_info=None,
-        level="INFO",
-        user_message="",
-        run_id=run_id,
-        timestamp=time.time(),
-        step_key="step",
-        job_name="job",
-        dagster_event=DagsterEvent(
-            DagsterEventType.ASSET_CHECK_EVALUATION.value,
-            "job",
-            event_specific_data=AssetCheckEvaluation(
-                asset_key=dg.AssetKey(["a", str(number)]),
-                check_name="unique",
-                passed=number % 2 == 0,
-                metadata={},
-            ),
-        ),
+    evaluation = AssetCheckEvaluation(
+        asset_key=dg.AssetKey(["a", str(number)]),
+        check_name="unique",
+        passed=number % 2 == 0,
+        metadata={},
     )
+    return _entry(run_id, DagsterEventType.ASSET_CHECK_EVALUATION, evaluation)
 
 
 def test_replaced_methods_are_dagsters_connect_and_has_table() -> None:
