@@ -218,10 +218,6 @@ def _add_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
 def test_a_dead_run_is_failed_its_slot_freed_and_its_children_killed() -> None:
     dead = _dead_token()
     host = recovery.socket.gethostname()
-    leftover = subprocess.Popen(
-        [sys.executable, "-c", "import time; time.sleep(60)"],
-        env={**os.environ, recovery.PROCESS_ENV: dead},
-    )
     lines: list[str] = []
     with instance_for_test() as instance:
         instance.event_log_storage.set_concurrency_slots("warehouse", 1)
@@ -232,6 +228,16 @@ def test_a_dead_run_is_failed_its_slot_freed_and_its_children_killed() -> None:
         )
         claim = instance.event_log_storage.claim_concurrency_slot("warehouse", dead_run, "dbt")
         assert claim.is_claimed
+        # Started just before the reap: any runner of this user reaps a dead run's leftovers,
+        # and a test in the other pytest worker may start one meanwhile (CI once lost it so).
+        leftover = subprocess.Popen(
+            [sys.executable, "-c", "import time; time.sleep(60)"],
+            env={**os.environ, recovery.PROCESS_ENV: dead},
+        )
+        # Right after a vfork /proc shows an empty environment for a moment.
+        deadline = time.monotonic() + 5
+        while not psutil.Process(leftover.pid).environ() and time.monotonic() < deadline:
+            time.sleep(0.01)
 
         assert recovery.reap_dead_runs(instance, lines.append) == [dead_run]
 
