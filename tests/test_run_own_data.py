@@ -203,6 +203,14 @@ def _dead_token() -> str:
     return token
 
 
+def _wait_for_environment(pid: int) -> None:
+    """Right after a vfork, the kernel lets the parent go on before the child's new environment
+    is set up; /proc shows an empty one for that moment (at most 5 s here)."""
+    deadline = time.monotonic() + 5
+    while not psutil.Process(pid).environ() and time.monotonic() < deadline:
+        time.sleep(0.01)
+
+
 def _add_run(instance: dg.DagsterInstance, tags: dict[str, str]) -> str:
     from dagster._core.storage.dagster_run import DagsterRun, DagsterRunStatus
 
@@ -234,10 +242,7 @@ def test_a_dead_run_is_failed_its_slot_freed_and_its_children_killed() -> None:
             [sys.executable, "-c", "import time; time.sleep(60)"],
             env={**os.environ, recovery.PROCESS_ENV: dead},
         )
-        # Right after a vfork /proc shows an empty environment for a moment.
-        deadline = time.monotonic() + 5
-        while not psutil.Process(leftover.pid).environ() and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_for_environment(leftover.pid)
 
         assert recovery.reap_dead_runs(instance, lines.append) == [dead_run]
 
@@ -443,11 +448,7 @@ def test_the_watchdog_kills_a_killed_runners_children() -> None:
     )
     assert runner.stdout is not None
     grandchild = int(runner.stdout.readline())
-    # Right after a vfork, the kernel lets the parent go on before the child's new environment
-    # is set up; /proc shows an empty one for that moment.
-    deadline = time.monotonic() + 5
-    while not psutil.Process(grandchild).environ() and time.monotonic() < deadline:
-        time.sleep(0.01)
+    _wait_for_environment(grandchild)
     assert recovery.PROCESS_ENV in psutil.Process(grandchild).environ()
     runner.kill()  # SIGKILL: no cleanup code of the runner runs
     runner.wait()
