@@ -8,6 +8,7 @@ profile and environment as dagster-dbt's own parse). On a small project of its o
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import pytest
@@ -125,3 +126,23 @@ def test_a_manifest_parsed_in_another_folder_is_not_current(tmp_path: Path) -> N
     assert not startup.manifest_is_current(manifest, here, stamp, "duckdb:other")
     stamp.write_text(startup.stamp_text("duckdb:warehouse", moved))
     assert not startup.manifest_is_current(manifest, here, stamp, "duckdb:warehouse")
+
+
+@pytest.mark.parametrize(
+    "changed", ["models/m.sql", "snapshots/s.sql", "dbt_packages/p/macros/x.sql", "profiles.yml"]
+)
+def test_any_dbt_input_newer_than_the_manifest_makes_it_stale(tmp_path: Path, changed: str) -> None:
+    """What a dbt command reads, not only models, seeds, macros and tests: a new snapshot is a
+    new asset, an installed package brings macros, the profile sets what `target` renders."""
+    (tmp_path / "target").mkdir()
+    (tmp_path / "dbt_project.yml").write_text("name: small\n")
+    manifest, stamp = tmp_path / "target" / "manifest.json", tmp_path / "target" / "stamp"
+    manifest.write_text("{}")
+    stamp.write_text(startup.stamp_text("duckdb:warehouse", tmp_path))
+    os.utime(manifest, (1_000_000, 1_000_000))
+    os.utime(tmp_path / "dbt_project.yml", (999_000, 999_000))
+    assert startup.manifest_is_current(manifest, tmp_path, stamp, "duckdb:warehouse")
+    source = tmp_path / changed
+    source.parent.mkdir(parents=True, exist_ok=True)
+    source.write_text("-- changed after the parse\n")  # written now: newer than the manifest
+    assert not startup.manifest_is_current(manifest, tmp_path, stamp, "duckdb:warehouse")

@@ -20,6 +20,8 @@ from ingestion.settings import WarehouseSettings
 from orchestration.lib import startup
 from orchestration.lib.startup import (
     DBT_EXECUTABLE,
+    DBT_INPUT_FILES,
+    DBT_INPUT_FOLDERS,
     DBT_PROJECT_DIR,
     PARSE_ARTIFACTS,
     STAMP_PATH,
@@ -208,10 +210,6 @@ def ensure_dbt_manifest(settings: WarehouseSettings | None = None) -> Path:
     return dbt_project(settings or WarehouseSettings.from_env()).manifest_path
 
 
-# What a dbt command reads from the project (`dbt_inputs_fingerprint`); the catalog comes from
-# the warehouse (`_catalog_rows`).
-DBT_INPUT_FOLDERS = ("models", "seeds", "macros", "tests", "analyses", "snapshots", "dbt_packages")
-DBT_INPUT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
 CATALOG_SQL = (
     "select c.table_schema, c.table_name, t.table_type, c.column_name, c.ordinal_position, "
     "c.data_type from information_schema.columns c join information_schema.tables t "

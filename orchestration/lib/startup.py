@@ -42,8 +42,11 @@ DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
 # Beside the manifest: the warehouse and folder it was parsed for (`stamp_text`).
 STAMP_PATH = MANIFEST_PATH.parent / "warehouse_path.txt"
-# What a parse reads: a file here newer than the manifest makes it stale.
-PARSE_INPUT_FOLDERS = ("models", "seeds", "macros", "tests")
+# What a dbt command reads from the project (folders as in dbt_project.yml's `*-paths`, then
+# installed packages; files that are absent are skipped): one of them newer than the manifest
+# makes it stale (`manifest_is_current`), and they belong to `dbt_inputs_fingerprint`.
+DBT_INPUT_FOLDERS = ("models", "seeds", "macros", "tests", "analyses", "snapshots", "dbt_packages")
+DBT_INPUT_FILES = ("dbt_project.yml", "profiles.yml", "packages.yml", "dependencies.yml")
 # What `dbt parse` leaves in its target folder for later commands, the manifest last: its
 # modification time is what `manifest_is_current` compares.
 PARSE_ARTIFACTS = ("partial_parse.msgpack", "semantic_manifest.json", "manifest.json")
@@ -108,7 +111,7 @@ def stamp_text(identity: str, project_dir: Path) -> str:
 
 
 def manifest_is_current(manifest: Path, project_dir: Path, stamp: Path, identity: str) -> bool:
-    """The manifest exists, is newer than every model, seed, macro and test, for this warehouse.
+    """The manifest exists, is newer than every dbt input file, and is for this warehouse.
 
     dbt-duckdb names the database after the file, so a manifest parsed for another warehouse
     file (or engine) points at relations that do not exist here; one parsed in another folder
@@ -117,15 +120,10 @@ def manifest_is_current(manifest: Path, project_dir: Path, stamp: Path, identity
     expected = stamp_text(identity, project_dir)
     if not (manifest.exists() and stamp.exists() and stamp.read_text() == expected):
         return False
-    sources = [
-        p
-        for folder in PARSE_INPUT_FOLDERS
-        for p in (project_dir / folder).rglob("*")
-        if p.is_file()
-    ]
-    sources.append(project_dir / "dbt_project.yml")
+    sources = [project_dir / name for name in DBT_INPUT_FILES]
+    sources += [p for folder in DBT_INPUT_FOLDERS for p in (project_dir / folder).rglob("*")]
     built = manifest.stat().st_mtime
-    return all(p.stat().st_mtime <= built for p in sources)
+    return all(p.stat().st_mtime <= built for p in sources if p.is_file())
 
 
 def dbt_env(settings: WarehouseSettings) -> dict[str, str]:
