@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
     from orchestration.lib import startup
 
     args = _parse_args(argv)
-    startup.load_project_env()
+    startup.load_project_env(command=True)
     print(BANNER, flush=True)
     refusal = demo_environment(args.use_environment, args.warehouse)
     if refusal:

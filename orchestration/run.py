@@ -42,7 +42,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="productops run", description=__doc__)
     add_run_options(parser)
     args = parser.parse_args(argv)
-    load_project_env()
+    load_project_env(command=True)
     startup.start()
     return run_pipeline(full_refresh=args.full_refresh, label="product-ops warehouse")
 
@@ -53,7 +53,7 @@ def cli(argv: list[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     add_run_options(commands.add_parser("run", help="materialize everything on your sources"))
     args = parser.parse_args(argv)
-    load_project_env()
+    load_project_env(command=True)
     startup.start()
     code = run_pipeline(full_refresh=args.full_refresh, label="product-ops warehouse")
     skip_final_collection()  # the console script exits with this code at once
@@ -95,8 +95,6 @@ def run_pipeline(
     written without waiting for the disk (`skip_history_fsync`).
     """
     started = time.monotonic()
-    # dlt's notes on all-null vendor columns would drown the progress and the summary.
-    os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     try:  # a bad WAREHOUSE or a missing PostgreSQL connection stops here, naming the fix
         settings = WarehouseSettings.from_env()
         print(f"warehouse: {settings.describe()}", flush=True)

@@ -94,6 +94,37 @@ def test_dlt_usage_reports_are_off_unless_asked_for(
     assert os.environ[startup.DLT_TELEMETRY_SETTING] == expected
 
 
+@pytest.mark.parametrize(("command", "level"), [(True, "ERROR"), (False, "WARNING")])
+def test_a_command_quiets_dlt_before_dlt_reads_its_first_setting(
+    tmp_path: Path, command: bool, level: str
+) -> None:
+    """`make run` printed dlt's notes on all-null vendor fields (some 60 lines a first run):
+    the demo reads a dlt setting (the clock check) before the runner set dlt's log level, and
+    dlt reads its level once. Entry points now set it with the project's defaults."""
+    script = (
+        "from pathlib import Path\n"
+        "from orchestration.lib import startup\n"
+        f"startup.ENV_FILE = Path({str(tmp_path / 'none')!r})\n"
+        f"startup.load_project_env(command={command})\n"
+        "import logging, dlt\n"
+        "from ingestion.plausibility import max_future_skew\n"
+        "max_future_skew()  # a dlt setting, read as `demo.run` does before the run\n"
+        "from dlt.common import logger\n"
+        "print(logging.getLevelName(logger.LOGGER.level))\n"
+    )
+    env = {k: v for k, v in os.environ.items() if k != startup.DLT_LOG_LEVEL_SETTING}
+    done = subprocess.run(
+        [sys.executable, "-c", script],
+        cwd=PROJECT_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=120,
+    )
+    assert done.stdout.strip() == level
+
+
 def test_demo_writes_its_own_warehouse_whatever_is_exported(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

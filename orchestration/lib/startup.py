@@ -34,6 +34,11 @@ ENV_FILE = PROJECT_ROOT / ".env"
 # dlt sends anonymous usage reports unless told not to (dlthub.com/docs/reference/telemetry);
 # Dagster's are off in dagster.yaml, dbt's in dbt_project.yml. `true` here turns dlt's on.
 DLT_TELEMETRY_SETTING = "RUNTIME__DLTHUB_TELEMETRY"
+# dlt's notes on vendor fields that were null in every record of a load (their columns wait for
+# a first value; the vendors' contracts allow such fields) would drown a command's progress and
+# summary. dlt reads its log level once, when something first reads a dlt setting (the warehouse
+# settings do), so a command sets it with the project's other defaults.
+DLT_LOG_LEVEL_SETTING = "RUNTIME__LOG_LEVEL"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
@@ -64,12 +69,13 @@ class BackgroundParse:
 _parse: BackgroundParse | None = None
 
 
-def load_project_env() -> Path | None:
+def load_project_env(command: bool = False) -> Path | None:
     """Read the project's `.env` (as .env.example says) without overriding exported variables.
 
     Relative paths in it (WAREHOUSE_PATH, DAGSTER_HOME) are taken from the project root, as
     everywhere else. Then the project's defaults for what neither sets: dlt's anonymous usage
-    reports are off (`DLT_TELEMETRY_SETTING`), as Dagster's and dbt's are.
+    reports are off (`DLT_TELEMETRY_SETTING`), as Dagster's and dbt's are; for a `command`
+    (`productops run`, `make run`), dlt logs errors only (`DLT_LOG_LEVEL_SETTING`).
     """
     loaded = None
     if ENV_FILE.exists():
@@ -83,6 +89,8 @@ def load_project_env() -> Path | None:
             os.environ[key] = value
         loaded = ENV_FILE
     os.environ.setdefault(DLT_TELEMETRY_SETTING, "false")
+    if command:
+        os.environ.setdefault(DLT_LOG_LEVEL_SETTING, "ERROR")
     return loaded
 
 
