@@ -36,8 +36,8 @@ ENV_FILE = PROJECT_ROOT / ".env"
 DLT_TELEMETRY_SETTING = "RUNTIME__DLTHUB_TELEMETRY"
 # dlt's notes on vendor fields that were null in every record of a load (their columns wait for
 # a first value; the vendors' contracts allow such fields) would drown a command's progress and
-# summary. dlt reads its log level once, when something first reads a dlt setting (the warehouse
-# settings do), so a command sets it with the project's other defaults.
+# summary. dlt reads its log level once, when something first reads a dlt setting (the demo's
+# clock check does, before the run), so a command sets it with the project's other defaults.
 DLT_LOG_LEVEL_SETTING = "RUNTIME__LOG_LEVEL"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
