@@ -24,7 +24,7 @@ from orchestration.lib.recovery import (
     warehouse_turn,
 )
 from tests.toolkit.paths import PROJECT_ROOT
-from tests.toolkit.runs import demo_args, run_env
+from tests.toolkit.runs import demo_args, run_env, run_python
 from tests.toolkit.warehouse import query
 
 
@@ -117,7 +117,7 @@ def test_two_runs_at_once_both_succeed(tmp_path: Path) -> None:
     # creating a new SQLite run storage at the same moment race on its schema).
     init = "from orchestration.run import prepare_dagster_home; import dagster as dg; "
     init += "prepare_dagster_home(); dg.DagsterInstance.get().dispose()"
-    subprocess.run([sys.executable, "-c", init], cwd=PROJECT_ROOT, env=env, check=True)
+    run_python(init, env=env)
     args = demo_args(world, scale=0.05, seed=3, end_date=date(2026, 2, 28))
     command = [sys.executable, "-m", "demo.run", *args]
     # Each run's output goes to a file: read through pipes one run at a time, the other run's

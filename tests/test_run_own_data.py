@@ -26,7 +26,7 @@ from dagster._core.test_utils import instance_for_test
 from orchestration.lib import project, recovery, startup
 from orchestration.lib.automation import initial_events_cursor, newer_event_files
 from tests.toolkit.paths import PROJECT_ROOT
-from tests.toolkit.runs import alive, run_env, run_module, run_output
+from tests.toolkit.runs import alive, run_env, run_module, run_output, run_python
 from tests.toolkit.sandbox import demo_settings
 from tests.toolkit.warehouse import table_counts
 
@@ -113,16 +113,7 @@ def test_a_command_quiets_dlt_before_dlt_reads_its_first_setting(
         "print(logging.getLevelName(logger.LOGGER.level))\n"
     )
     env = {k: v for k, v in os.environ.items() if k != startup.DLT_LOG_LEVEL_SETTING}
-    done = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=120,
-    )
-    assert done.stdout.strip() == level
+    assert run_python(script, env=env, timeout=120).stdout.strip() == level
 
 
 def test_demo_writes_its_own_warehouse_whatever_is_exported(

@@ -138,10 +138,8 @@ def test_dagster_graph_follows_the_engine(tmp_path: Path) -> None:
     """Loaded fresh with WAREHOUSE=postgres: dbt targets postgres, kinds say so, no DuckDB copy."""
     import json
     import os
-    import subprocess
-    import sys
 
-    from ingestion.settings import PROJECT_ROOT
+    from tests.toolkit.runs import run_python
 
     script = (
         "import json\n"
@@ -161,15 +159,7 @@ def test_dagster_graph_follows_the_engine(tmp_path: Path) -> None:
         "WAREHOUSE_PATH": str(tmp_path / "warehouse.duckdb"),
         "DAGSTER_HOME": str(tmp_path),
     }
-    out = subprocess.run(
-        [sys.executable, "-c", script],
-        cwd=PROJECT_ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=300,
-    ).stdout
+    out = run_python(script, env=env).stdout
     graph = json.loads(out.strip().splitlines()[-1])
     assert graph == {
         "published": False,

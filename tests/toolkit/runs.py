@@ -57,6 +57,28 @@ def run_module(
     )
 
 
+def run_python(
+    script: str, *args: str, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`python -c script args` from the project folder; fails the test, with stderr, unless 0.
+
+    The script runs with a `__file__`: a `python -c` main module has none, and pyspark (which
+    Great Expectations imports when the Spark extra is installed) then takes the process for a
+    doctest run and exits 0 without a word, before the script's first line of output.
+    """
+    done = subprocess.run(
+        [sys.executable, "-c", f"__file__ = 'test-script'\n{script}", *args],
+        cwd=PROJECT_ROOT,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    assert done.returncode == 0, f"python -c exited {done.returncode}:\n{done.stderr[-3000:]}"
+    return done
+
+
 def demo_args(
     world: Path, *, scale: float, seed: int, end_date: date, page_size: int | None = None
 ) -> list[str]:
