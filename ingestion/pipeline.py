@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -18,6 +19,8 @@ from ingestion.settings import (
     warehouse_engine,
     warehouse_path,
 )
+
+log = logging.getLogger(__name__)
 
 
 def duckdb_destination(global_config: dict[str, Any] | None = None) -> Any:
@@ -176,8 +179,38 @@ def finish_pending_load(pipeline: dlt.Pipeline, row_counts: dict[str, int] | Non
     be read again. After the package is loaded the destination holds its state, which
     `sync_destination` restores when it is newer than the local one.
     """
+    drop_committed_extracts(pipeline)
     if not pipeline.has_pending_data:
         return
     pipeline.run()
     add_row_counts(pipeline, row_counts)
     pipeline.sync_destination()
+
+
+def drop_committed_extracts(pipeline: dlt.Pipeline) -> list[str]:
+    """Delete what a killed normalize left of the extracted packages it had already committed.
+
+    dlt's normalize commits a package by moving the normalized copy into the load storage and
+    then deleting the extracted one ("Committing storage, do not kill this process"). A kill
+    during that delete leaves part of the extracted copy (its `new_jobs` or its schema gone),
+    and every later run failed normalizing it again (FileNotFoundError): the source was stuck
+    until someone deleted the folder (the same leftover as dlt-hub/dlt#4446, from another
+    cause). The package is whole in the load storage, so the leftover is only deleted and its
+    rows load once, from there. Returns the load ids of the leftovers deleted.
+    """
+    committed = {
+        *pipeline.list_normalized_load_packages(),
+        *pipeline.list_completed_load_packages(),
+    }
+    leftovers = [i for i in pipeline.list_extracted_load_packages() if i in committed]
+    if leftovers:
+        extracted = pipeline._get_normalize_storage().extracted_packages
+        for load_id in leftovers:
+            extracted.delete_package(load_id)
+            log.warning(
+                "%s: deleted the rest of extracted package %s, which a killed run was"
+                " deleting; the run had committed the package, whose rows load once",
+                pipeline.pipeline_name,
+                load_id,
+            )
+    return leftovers

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import gzip
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -210,3 +211,61 @@ def test_a_pending_package_and_new_files_load_in_the_same_run(
     )
     assert responses == [("r1",), ("r10",), ("r2",), ("r9",)]
     assert len(rejects(warehouse, "raw_file_drop")) == 4  # the first files' rejects, once
+
+
+def crash_while_normalize_commits(
+    pipeline_name: str, dataset_name: str, source: object, kept: tuple[str, ...]
+) -> None:
+    """Extract and normalize `source` as a kill inside normalize's commit would leave them.
+
+    dlt commits a normalized package by moving it into the load storage, then deletes the
+    extracted copy; a kill during that delete leaves the entries of the copy in `kept`.
+    """
+    pipeline = make_pipeline(pipeline_name, dataset_name)
+    pipeline.extract(source)
+    (load_id,) = pipeline.list_extracted_load_packages()
+    extracted = Path(pipeline.working_dir) / "normalize" / "extracted" / load_id
+    aside = Path(pipeline.working_dir).parent / f"aside-{load_id}"
+    shutil.copytree(extracted, aside)
+    assert {"new_jobs", "schema.json"} <= {entry.name for entry in aside.iterdir()}
+    pipeline.normalize()
+    assert not extracted.exists() and pipeline.list_normalized_load_packages() == [load_id]
+    extracted.mkdir()
+    for name in kept:
+        if (aside / name).is_dir():
+            shutil.copytree(aside / name, extracted / name)
+        else:
+            shutil.copy2(aside / name, extracted / name)
+    shutil.rmtree(aside)
+
+
+@pytest.mark.parametrize(
+    "kept",
+    [("completed_jobs", "schema.json"), ("new_jobs", "completed_jobs")],
+    ids=["new-jobs-deleted", "schema-deleted"],
+)
+def test_a_kill_while_normalize_deletes_a_committed_extract_does_not_stick(
+    tmp_path: Path, warehouse: Path, kept: tuple[str, ...]
+) -> None:
+    """Found by killing runs under load: the next run failed on the extract's leftover (its
+    `new_jobs` gone), and so did every run after it, until the folder was deleted by hand."""
+    kwargs = write_file_drop(tmp_path)
+    file_drop.load(**kwargs)
+    surveys = Path(kwargs["surveys_url"])
+    header = SURVEYS_CSV.splitlines()[0]
+    (surveys / "later.csv").write_text(f"{header}\nr9,2026-01-07T10:00:00Z,u9,acc_1,nps,7,\n")
+    crash_while_normalize_commits(
+        file_drop.PIPELINE_NAME, file_drop.DATASET_NAME, file_drop.file_drop(**kwargs), kept
+    )
+    (surveys / "latest.csv").write_text(f"{header}\nr10,2026-01-08T10:00:00Z,u9,acc_1,nps,8,\n")
+
+    # The next run loads the committed package once, and the file that came after it.
+    file_drop.load(**kwargs)
+
+    responses = query(
+        warehouse, "select response_id from raw_file_drop.survey_responses order by 1"
+    )
+    assert responses == [("r1",), ("r10",), ("r2",), ("r9",)]
+    assert len(rejects(warehouse, "raw_file_drop")) == 4  # the first files' rejects, once
+    pipeline = make_pipeline(file_drop.PIPELINE_NAME, file_drop.DATASET_NAME)
+    assert not pipeline.has_pending_data
