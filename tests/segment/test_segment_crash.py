@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import orjson
@@ -193,17 +194,23 @@ def test_a_kill_between_package_commit_and_state_save_reads_nothing_twice(
 def test_a_pending_package_and_new_files_load_in_the_same_run(
     tmp_path: Path, warehouse: Path
 ) -> None:
+    def crash(source: object) -> None:
+        crash_after_commit(file_drop.PIPELINE_NAME, file_drop.DATASET_NAME, source)
+
+    crash_then_load_once(tmp_path, warehouse, crash)
+
+
+def crash_then_load_once(tmp_path: Path, warehouse: Path, crash: Callable[[object], None]) -> None:
+    """A file-drop load, a run that `crash`es on the next file, a later file: one run loads
+    the crashed run's package and the later file, each row once."""
     kwargs = write_file_drop(tmp_path)
     file_drop.load(**kwargs)
     surveys = Path(kwargs["surveys_url"])
     header = SURVEYS_CSV.splitlines()[0]
     (surveys / "later.csv").write_text(f"{header}\nr9,2026-01-07T10:00:00Z,u9,acc_1,nps,7,\n")
-    crash_after_commit(
-        file_drop.PIPELINE_NAME, file_drop.DATASET_NAME, file_drop.file_drop(**kwargs)
-    )
+    crash(file_drop.file_drop(**kwargs))
     (surveys / "latest.csv").write_text(f"{header}\nr10,2026-01-08T10:00:00Z,u9,acc_1,nps,8,\n")
 
-    # One run loads the crashed run's package and the file that came after it.
     file_drop.load(**kwargs)
 
     responses = query(
@@ -211,6 +218,7 @@ def test_a_pending_package_and_new_files_load_in_the_same_run(
     )
     assert responses == [("r1",), ("r10",), ("r2",), ("r9",)]
     assert len(rejects(warehouse, "raw_file_drop")) == 4  # the first files' rejects, once
+    assert not make_pipeline(file_drop.PIPELINE_NAME, file_drop.DATASET_NAME).has_pending_data
 
 
 def crash_while_normalize_commits(
@@ -249,23 +257,9 @@ def test_a_kill_while_normalize_deletes_a_committed_extract_does_not_stick(
 ) -> None:
     """Found by killing runs under load: the next run failed on the extract's leftover (its
     `new_jobs` gone), and so did every run after it, until the folder was deleted by hand."""
-    kwargs = write_file_drop(tmp_path)
-    file_drop.load(**kwargs)
-    surveys = Path(kwargs["surveys_url"])
-    header = SURVEYS_CSV.splitlines()[0]
-    (surveys / "later.csv").write_text(f"{header}\nr9,2026-01-07T10:00:00Z,u9,acc_1,nps,7,\n")
-    crash_while_normalize_commits(
-        file_drop.PIPELINE_NAME, file_drop.DATASET_NAME, file_drop.file_drop(**kwargs), kept
-    )
-    (surveys / "latest.csv").write_text(f"{header}\nr10,2026-01-08T10:00:00Z,u9,acc_1,nps,8,\n")
 
-    # The next run loads the committed package once, and the file that came after it.
-    file_drop.load(**kwargs)
+    def crash(source: object) -> None:
+        pipeline_name, dataset_name = file_drop.PIPELINE_NAME, file_drop.DATASET_NAME
+        crash_while_normalize_commits(pipeline_name, dataset_name, source, kept)
 
-    responses = query(
-        warehouse, "select response_id from raw_file_drop.survey_responses order by 1"
-    )
-    assert responses == [("r1",), ("r10",), ("r2",), ("r9",)]
-    assert len(rejects(warehouse, "raw_file_drop")) == 4  # the first files' rejects, once
-    pipeline = make_pipeline(file_drop.PIPELINE_NAME, file_drop.DATASET_NAME)
-    assert not pipeline.has_pending_data
+    crash_then_load_once(tmp_path, warehouse, crash)
