@@ -193,10 +193,11 @@ def drop_committed_extracts(pipeline: dlt.Pipeline) -> list[str]:
     dlt's normalize commits a package by moving the normalized copy into the load storage and
     then deleting the extracted one ("Committing storage, do not kill this process"). A kill
     during that delete leaves part of the extracted copy (its `new_jobs` or its schema gone),
-    and every later run failed normalizing it again (FileNotFoundError): the source was stuck
-    until someone deleted the folder (the same leftover as dlt-hub/dlt#4446, from another
-    cause). The package is whole in the load storage, so the leftover is only deleted and its
-    rows load once, from there. Returns the load ids of the leftovers deleted.
+    and dlt would normalize it again on every later run and fail (FileNotFoundError): the
+    source would be stuck until someone deleted the folder (the same leftover as
+    dlt-hub/dlt#4446, from another cause). The package is whole in the load storage, so the
+    leftover is only deleted and its rows load once, from there. Returns the load ids of the
+    leftovers deleted.
     """
     committed = {
         *pipeline.list_normalized_load_packages(),
