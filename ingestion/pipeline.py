@@ -199,15 +199,18 @@ def drop_committed_extracts(pipeline: dlt.Pipeline) -> list[str]:
     leftover is only deleted and its rows load once, from there. Returns the load ids of the
     leftovers deleted.
     """
+    extracted = pipeline.list_extracted_load_packages()
+    if not extracted:  # the usual case: the load storage is not listed
+        return []
     committed = {
         *pipeline.list_normalized_load_packages(),
         *pipeline.list_completed_load_packages(),
     }
-    leftovers = [i for i in pipeline.list_extracted_load_packages() if i in committed]
+    leftovers = [load_id for load_id in extracted if load_id in committed]
     if leftovers:
-        extracted = pipeline._get_normalize_storage().extracted_packages
+        packages = pipeline._get_normalize_storage().extracted_packages
         for load_id in leftovers:
-            extracted.delete_package(load_id)
+            packages.delete_package(load_id)
             log.warning(
                 "%s: deleted the rest of extracted package %s, which a killed run was"
                 " deleting; the run had committed the package, whose rows load once",
