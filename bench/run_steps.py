@@ -6,7 +6,9 @@
 The sample world is generated once (`python -m demo generate`) into `--work`/world; then, in a
 fresh folder, `python -m demo.run --use-environment` runs twice, each in its own process: the
 first run on an empty warehouse, the second with no new data (what a user waits for when they
-run `make run` again). For each run the table shows:
+run `make run` again); with `--forced-build`, one more run that builds though nothing is new
+(a daily run's fixed cost: the manifest current, so dbt's worker starts only for the build).
+For each run the table shows:
 
 - `process start -> first Dagster event`: imports, definitions, the dbt manifest, the sandbox;
 - every step of both Dagster jobs, STEP_START to STEP_SUCCESS / STEP_FAILURE, read from the
@@ -17,8 +19,9 @@ run `make run` again). For each run the table shows:
   skips `build_marts` (nothing it reads changed, orchestration/lib/build_state.py) there is no
   build run, and this row also holds the skip decision (reading the raw tables' fingerprint);
 - dbt's own breakdown (run_results.json of the build): the slowest nodes and the test count;
-- CPU by process: the run and each process it started (`dbt parse`, `dbt build`, `dbt docs`,
-  ...), sampled with psutil every 0.2 s, with when each ran (`ProcessCpu`; a sample costs
+- CPU by process: the run and each process it started (`dbt worker`, which parses the
+  project, and its forks `dbt build`, `dbt docs`; `dbt parse` and the like when dbt runs as its
+  own process), sampled with psutil every 0.2 s, with when each ran (`ProcessCpu`; a sample costs
   the bench about 1.5 ms). The samples miss a process's last 0.2 s and processes shorter
   than that: the CPU row above, from the kernel's accounting of waited-for children, is the
   whole.
@@ -143,7 +146,7 @@ class ProcessCpu(threading.Thread):
                     times = process.cpu_times()
                     known = self.processes.get(process.pid)
                     if known is None:
-                        label = process_label(process.cmdline())
+                        label = process_label(process.cmdline(), process.name())
                         known = self.processes[process.pid] = {"label": label, "first": now}
             except psutil.Error:  # ended between the listing and now
                 continue
@@ -161,12 +164,18 @@ class ProcessCpu(threading.Thread):
         return sorted(used, key=lambda p: -p["cpu"])
 
 
-def process_label(argv: list[str]) -> str:
-    """`dbt build`, `python -m demo.run`, ...: a command's program and what it was asked."""
+def process_label(argv: list[str], name: str = "") -> str:
+    """`dbt build`, `python -m demo.run`, ...: a command's program and what it was asked.
+
+    The run's dbt worker (orchestration/lib/dbt_worker.py) is `dbt worker`; each command it
+    runs is a fork of it, which names itself after the command (`name`: `dbt build`).
+    """
     words = [word for word in argv if word]
     if not words:
         return "?"
     names = [Path(word).name for word in words]
+    if "dbt_worker.py" in names[:2]:
+        return name if name.startswith("dbt ") else "dbt worker"
     if "dbt" in names[:2]:  # `.venv/bin/dbt build ...`, or python running that script
         return " ".join(["dbt", *words[names.index("dbt") + 1 :][:1]])
     if "-m" in words[:-1]:
@@ -174,8 +183,13 @@ def process_label(argv: list[str]) -> str:
     return " ".join(names[:2])
 
 
-def run_once(world: Path, folder: Path, scale: float, tree: Path = ROOT) -> dict[str, Any]:
-    """One `demo.run` process of `tree`; its output lines with arrival times, exit code, wall."""
+def run_once(
+    world: Path, folder: Path, scale: float, tree: Path = ROOT, forced: bool = False
+) -> dict[str, Any]:
+    """One `demo.run` process of `tree`; its output lines with arrival times, exit code, wall.
+
+    `forced`: with PRODUCTOPS_FORCE_BUILD=1, so that it builds though nothing is new.
+    """
     command = [sys.executable, "-m", "demo.run", "--use-environment", "--data", str(world)]
     command += ["--scale", str(scale)]
     # CPU of the process and of every child it waited for (dbt, `dbt docs`), this run only.
@@ -184,7 +198,7 @@ def run_once(world: Path, folder: Path, scale: float, tree: Path = ROOT) -> dict
     process = subprocess.Popen(
         command,
         cwd=tree,
-        env=_env(folder),
+        env={**_env(folder), **({"PRODUCTOPS_FORCE_BUILD": "1"} if forced else {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -362,6 +376,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--runs", type=int, default=2, help="runs in all, the first included (default 2)"
     )
+    parser.add_argument(
+        "--forced-build",
+        action="store_true",
+        help="then one more run that builds though nothing is new (PRODUCTOPS_FORCE_BUILD=1): "
+        "a daily run's build with the manifest current, dbt's worker started for the build",
+    )
     parser.add_argument("--label", default="", help="a name for this measurement (JSON file)")
     parser.add_argument(
         "--tree",
@@ -392,13 +412,16 @@ def main(argv: list[str] | None = None) -> int:
         "trees": {name: str(path) for name, path in sources.items()},
         "runs": [],
     }
-    for number in range(1, args.runs + 1):
+    for number in range(1, args.runs + 1 + args.forced_build):
+        forced = number > args.runs
         for tree_name, tree in trees.items():
             folder = folders[tree_name]
-            process = run_once(world, folder, args.scale, tree)
+            process = run_once(world, folder, args.scale, tree, forced)
             runs = read_runs(folder / "dagster_home", process["started"])
             result = breakdown(process, runs, tree)
             name = "first run (empty warehouse)" if number == 1 else f"run {number} (no new data)"
+            if forced:
+                name = f"run {number} (no new data, build forced)"
             if len(trees) > 1:
                 name = f"[{tree_name}] {name}"
             print_table(f"{name}: exit {process['exit_code']}", result)

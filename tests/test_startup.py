@@ -1,21 +1,31 @@
 """A first run's dbt parse starts before the run's imports, and its result is what dbt reuses.
 
-`orchestration.lib.startup.start()` parses in the background; `project.dbt_project` takes that
-parse instead of parsing again, and a later dbt command partial-parses from it (the same
-profile and environment as dagster-dbt's own parse). On a small project of its own.
+`orchestration.lib.startup.start()` starts the run's dbt worker, which parses in the
+background; `project.dbt_project` takes that parse instead of parsing again, and a later dbt
+command partial-parses from it (the same profile and environment as dagster-dbt's own parse).
+The worker then runs dbt commands as forks of itself (`orchestration.lib.dbt_worker`): exactly
+as the real dbt would, or not at all. On a small project of its own.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
+import duckdb
+import psutil
 import pytest
 from dagster_dbt import DbtProject
 
 from ingestion.settings import WarehouseSettings
-from orchestration.lib import project, startup
+from orchestration.lib import dbt_worker, project, startup
 
 PROFILE = """\
 productops:
@@ -30,7 +40,7 @@ productops:
 
 
 @pytest.fixture
-def small_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def small_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     """A dbt project with a seed and a model, where startup and project look for one."""
     folder = tmp_path / "dbt_project"
     (folder / "models").mkdir(parents=True)
@@ -43,11 +53,15 @@ def small_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     monkeypatch.setattr(startup, "DBT_PROJECT_DIR", folder)
     monkeypatch.setattr(startup, "MANIFEST_PATH", manifest)
     monkeypatch.setattr(startup, "STAMP_PATH", manifest.parent / startup.STAMP_PATH.name)
-    monkeypatch.setattr(startup, "_parse", None)
+    monkeypatch.setattr(startup, "_worker", None)
+    monkeypatch.setattr(startup, "_planned", False)
     monkeypatch.setattr(project, "DBT_PROJECT_DIR", folder)
     monkeypatch.setenv("WAREHOUSE", "duckdb")
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
-    return folder
+    monkeypatch.delenv(startup.WORKER_SETTING, raising=False)
+    monkeypatch.delenv(dbt_worker.SOCKET_ENV, raising=False)
+    yield folder
+    startup._end_worker()
 
 
 def _parse_folders(folder: Path) -> list[Path]:
@@ -77,7 +91,8 @@ def test_the_background_parse_is_taken_and_dbt_reuses_it(
     identity = startup.warehouse_identity(settings)
     assert startup.STAMP_PATH.read_text() == startup.stamp_text(identity, small_project)
     assert _parse_folders(small_project) == []  # moved out, then deleted
-    assert not startup.start()  # current now: nothing to parse
+    startup._end_worker()
+    assert not startup.start()  # current now: nothing to parse before the definitions
 
     # A dbt command started the way the dbt asset starts one partial-parses from it: the
     # background parse ran in the environment dagster-dbt gives dbt.
@@ -146,3 +161,161 @@ def test_any_dbt_input_newer_than_the_manifest_makes_it_stale(tmp_path: Path, ch
     source.parent.mkdir(parents=True, exist_ok=True)
     source.write_text("-- changed after the parse\n")  # written now: newer than the manifest
     assert not startup.manifest_is_current(manifest, tmp_path, stamp, "duckdb:warehouse")
+
+
+# --- the dbt worker ------------------------------------------------------------------------------
+
+
+def _dbt(
+    *args: str, env: dict[str, str] | None = None, executable: str | None = None
+) -> tuple[int, list[dict[str, Any]], int, str]:
+    """`dbt args` as dagster-dbt runs it (JSON log lines): exit code, log lines, pid, output."""
+    settings = WarehouseSettings.from_env()
+    process = subprocess.Popen(
+        [executable or startup.dbt_executable(), *args],
+        cwd=startup.DBT_PROJECT_DIR,
+        env={**os.environ, **startup.dbt_env(settings), "DBT_LOG_FORMAT": "json", **(env or {})},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    output, _ = process.communicate(timeout=180)
+    lines = [json.loads(line) for line in output.splitlines() if line.startswith("{")]
+    return process.returncode, lines, process.pid, output
+
+
+def _pids(lines: list[dict[str, Any]]) -> set[int]:
+    return {line["info"]["pid"] for line in lines}
+
+
+def _events(lines: list[dict[str, Any]]) -> list[str]:
+    """What a command reported, in order, without what only a parse reports."""
+    parsing = {"MainReportVersion", "AdapterRegistered", "UnableToPartialParse", "ParseCmdOut"}
+    return [line["info"]["name"] for line in lines if line["info"]["name"] not in parsing]
+
+
+def test_the_worker_runs_commands_exactly_as_dbt_does(small_project: Path) -> None:
+    """Same exit codes (0, 1 for a failed node, 2 for a bad option) and the same reports."""
+    (small_project / "models" / "broken.sql").write_text("select * from no_such_table\n")
+    assert startup.start()
+    for args, expected in (
+        (["seed"], 0),
+        (["run", "--select", "broken"], 1),
+        (["run", "--threads", "many"], 2),
+    ):
+        code, lines, pid, output = _dbt(*args)
+        # closed as a dbt process closes it: checkpointed, no write-ahead log left
+        assert not Path(f"{WarehouseSettings.from_env().path}.wal").exists()
+        real_code, real_lines, real_pid, real_output = _dbt(
+            *args, executable=startup.DBT_EXECUTABLE
+        )
+        assert (code, real_code) == (expected, expected), output + real_output
+        assert _events(lines) == _events(real_lines)
+        assert pid not in _pids(lines)  # a fork of the worker ran it, not the client
+        assert _pids(real_lines) <= {real_pid}
+        if expected == 1:
+            assert "no_such_table" in output and "no_such_table" in real_output
+        if expected == 2:
+            assert "many" in output and "many" in real_output
+
+
+def test_what_the_worker_did_not_parse_is_left_to_dbt(small_project: Path, tmp_path: Path) -> None:
+    """A parse of its own, another warehouse, a project file changed since: the real dbt runs."""
+    assert startup.start()
+    assert startup.take_parse(startup.warehouse_identity(WarehouseSettings.from_env()))
+    code, lines, pid, _ = _dbt("ls")
+    assert code == 0 and pid not in _pids(lines)
+    code, lines, pid, _ = _dbt("parse")
+    assert code == 0 and _pids(lines) == {pid}
+    code, lines, pid, _ = _dbt("ls", env={"WAREHOUSE_PATH": str(tmp_path / "other.duckdb")})
+    assert code == 0 and _pids(lines) == {pid}
+    (small_project / "models" / "b.sql").write_text("select 1 as x\n")
+    code, lines, pid, output = _dbt("ls")
+    assert code == 0 and _pids(lines) == {pid} and "small.b" in output
+
+
+@pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
+def test_a_command_whose_client_is_stopped_ends_and_frees_the_warehouse(
+    small_project: Path, stop: signal.Signals
+) -> None:
+    """dagster-dbt stops dbt with SIGINT or SIGTERM, a crash kills it: the fork goes too."""
+    (small_project / "models" / "slow.sql").write_text(
+        "{{ config(materialized='table') }}\nselect sum(i) as s from range(100000000000) t(i)\n"
+    )
+    assert startup.start()
+    settings = WarehouseSettings.from_env()
+    client = subprocess.Popen(
+        [startup.dbt_executable(), "run", "--select", "slow"],
+        cwd=small_project,
+        env={**os.environ, **startup.dbt_env(settings), "DBT_LOG_FORMAT": "json"},
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert client.stdout is not None
+    fork = None
+    for line in client.stdout:
+        if '"LogStartLine"' in line:
+            fork = json.loads(line)["info"]["pid"]
+            break
+    assert fork is not None and fork != client.pid
+    running = psutil.Process(fork)
+    time.sleep(0.5)  # inside the query
+    client.send_signal(stop)
+    assert client.wait(timeout=30) != 0
+    gone, alive = psutil.wait_procs([running], timeout=30)
+    assert alive == []
+    duckdb.connect(str(settings.path)).close()  # its write lock went with it
+
+
+def test_the_worker_ends_with_the_run_that_started_it(small_project: Path, tmp_path: Path) -> None:
+    script = tmp_path / "run.py"
+    script.write_text(
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from orchestration.lib import startup\n"
+        "folder = Path(sys.argv[1])\n"
+        "startup.DBT_PROJECT_DIR = folder\n"
+        "startup.MANIFEST_PATH = folder / 'target' / 'manifest.json'\n"
+        "startup.STAMP_PATH = folder / 'target' / 'stamp'\n"
+        "assert startup.start()\n"
+        "print(startup._worker.process.pid, startup._worker.address, flush=True)\n"
+        "time.sleep(120)\n"
+    )
+    run = subprocess.Popen(
+        [sys.executable, str(script), str(small_project)],
+        cwd=startup.PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert run.stdout is not None
+    pid, address = run.stdout.readline().split()
+    worker = psutil.Process(int(pid))
+    run.kill()
+    run.wait()
+    gone, alive = psutil.wait_procs([worker], timeout=30)
+    assert alive == []
+    assert not Path(address).exists()
+
+
+def test_with_the_manifest_current_the_worker_starts_for_the_build(small_project: Path) -> None:
+    """No worker during a later run's start-up; one, parsing from dbt's partial-parse file,
+    once a build is decided."""
+    assert startup.start()
+    project.dbt_project(WarehouseSettings.from_env())
+    startup._end_worker()
+    assert not startup.start()
+    assert startup._worker is None
+    assert startup.dbt_executable() != startup.DBT_EXECUTABLE  # commands will ask a worker
+    assert startup.for_build()
+    assert not startup.for_build()  # one at a time
+    code, lines, pid, _ = _dbt("seed")
+    assert code == 0 and pid not in _pids(lines)
+    assert startup._worker is not None
+    log = (startup._worker.folder / "dbt.log").read_text()
+    assert "Unable to do partial parsing" not in log
+
+
+def test_no_worker_when_turned_off(small_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(startup.WORKER_SETTING, "off")
+    assert not startup.start()
+    assert startup.dbt_executable() == startup.DBT_EXECUTABLE

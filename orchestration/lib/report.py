@@ -979,8 +979,8 @@ def publish_dbt_docs_if_changed(
     (about a third of a full `docs generate`, which parses and compiles everything again).
     Without it, or when that fails, the docs are generated as before.
     """
-    from orchestration.lib.project import DBT_EXECUTABLE, DBT_PROJECT_DIR, dbt_inputs_fingerprint
-    from orchestration.lib.startup import dbt_env
+    from orchestration.lib.project import DBT_PROJECT_DIR, dbt_inputs_fingerprint
+    from orchestration.lib.startup import dbt_env, dbt_executable
 
     settings = settings or WarehouseSettings.from_env()
     directory = directory or reports_dir(settings)
@@ -1002,7 +1002,7 @@ def publish_dbt_docs_if_changed(
         (target / "static_index.html").unlink(missing_ok=True)
         # `--target` as dagster-dbt passes it to `dbt build`: dbt's partial-parse file is
         # bound to the target named on the command line.
-        command = [DBT_EXECUTABLE, "docs", "generate", "--static", "--target", engine]
+        command = [dbt_executable(), "docs", "generate", "--static", "--target", engine]
         command += options
         result = subprocess.run(
             [*command, "--target-path", str(target)],

@@ -1,27 +1,33 @@
-"""What a run does before its heavy imports: read the project's `.env`, start the dbt parse.
+"""What a run does before its heavy imports: read the project's `.env`, start the dbt worker.
 
 Dagster's definitions need dbt's manifest (the dbt assets, and the raw assets' keys, come from
 it), so a run whose manifest is missing or stale (a fresh clone, a changed model, another
 warehouse) first runs `dbt parse`: 5-10 s, during which this process would wait. `start()`
-runs that parse in the background as soon as the warehouse settings are known, beside this
-process's own start-up (importing Dagster, dbt and dlt: 3-5 s; the demo's sample world and
-vendor sandbox), into a target folder of its own. `project.dbt_project`, under its file lock,
-takes the result (`take_parse`) instead of parsing again; a parse that failed or was for another
-warehouse is dropped, and dagster-dbt's preparation then runs as before and reports dbt's error.
-With the manifest already current (every later run) nothing starts.
+starts the run's dbt worker (`dbt_worker`) as soon as the warehouse settings are known: it
+imports dbt and parses the project beside this process's own start-up (importing Dagster, dbt
+and dlt: 3-5 s; the demo's sample world and vendor sandbox), into a target folder of its own.
+`project.dbt_project`, under its file lock, takes the result (`take_parse`) instead of parsing
+again; a parse that failed or was for another warehouse is dropped, and dagster-dbt's
+preparation then runs as before and reports dbt's error. With the manifest already current
+(every later run) the worker's parse is a partial parse, for the worker alone.
 
-The parse is dagster-dbt's own command (`dbt parse --quiet`, in the environment dagster-dbt
-gives dbt); this module imports nothing heavy, so that an entry point can call
-`load_project_env()` and `start()` before its own imports.
+The worker then runs the run's dbt commands (the build, the docs page) as forks of itself,
+without importing dbt or loading the project again (`dbt_executable()`). Its parse is
+dagster-dbt's own command (`dbt parse --quiet`, in the environment dagster-dbt gives dbt); this
+module imports nothing heavy, so that an entry point can call `load_project_env()` and
+`start()` before its own imports.
 """
 
 from __future__ import annotations
 
 import atexit
 import os
+import shlex
 import shutil
+import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import uuid
 from collections.abc import Callable
@@ -29,6 +35,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ingestion.settings import PROJECT_ROOT, WarehouseSettingError, WarehouseSettings
+from orchestration.lib import dbt_worker
 
 ENV_FILE = PROJECT_ROOT / ".env"
 # dlt sends anonymous usage reports unless told not to (dlthub.com/docs/reference/telemetry);
@@ -42,6 +49,11 @@ DLT_LOG_LEVEL_SETTING = "RUNTIME__LOG_LEVEL"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
 DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+# The dbt worker (`start()`): run as a script, so that its client half starts without importing
+# this project's packages. `off` in PRODUCTOPS_DBT_WORKER runs every dbt command as its own
+# process, as dagster-dbt does by default.
+WORKER_SCRIPT = dbt_worker.__file__
+WORKER_SETTING = "PRODUCTOPS_DBT_WORKER"
 # dagster-dbt's DbtProject writes here (target path "target"); tests/test_startup.py checks
 # that the two agree.
 MANIFEST_PATH = DBT_PROJECT_DIR / "target" / "manifest.json"
@@ -58,15 +70,18 @@ PARSE_ARTIFACTS = ("partial_parse.msgpack", "semantic_manifest.json", "manifest.
 
 
 @dataclass
-class BackgroundParse:
-    """A `dbt parse` started by `start()`: for which warehouse, into which folder."""
+class DbtWorker:
+    """The dbt worker `start()` started (`dbt_worker.serve`): for which warehouse, where."""
 
     identity: str
-    folder: Path
+    folder: Path  # its parse's target folder
+    address: Path  # its socket, in a folder only this user can enter
     process: subprocess.Popen[bytes]
+    parsed: bool | None = None  # unknown until `take_parse` reads the worker's report
 
 
-_parse: BackgroundParse | None = None
+_worker: DbtWorker | None = None
+_planned = False  # `start()` left the worker to `for_build()`
 
 
 def load_project_env(command: bool = False) -> Path | None:
@@ -141,15 +156,23 @@ def dbt_env(settings: WarehouseSettings) -> dict[str, str]:
 
 
 def start() -> bool:
-    """Start parsing the dbt project for the environment's warehouse in the background.
+    """Start the run's dbt worker (`dbt_worker`) when the project needs parsing; else plan one.
 
-    Returns whether a parse started: not when the manifest is current, when the settings are
-    invalid (the run reports those itself), under `dagster dev` (it prepares on every load), or
-    when one is already running. Its output is dropped: a failed parse is parsed again by the
-    definitions, which show dbt's error.
+    Returns whether one started. A first run (no manifest for this warehouse, or a changed
+    project) needs the parse before its definitions: the worker starts now, beside this
+    process's start-up. With the manifest current, a worker now would only compete with the
+    run's start-up and ingestion, and a run with no new data builds nothing: `for_build()`
+    starts it once a build is decided, while the build's first steps (the raw tables' checks)
+    run. Nothing starts when the settings are invalid (the run reports those itself), under
+    `dagster dev` (it prepares on every load and runs dbt its own way), when
+    PRODUCTOPS_DBT_WORKER is `off`, or when a worker already runs.
     """
-    global _parse
-    if _parse is not None or os.environ.get("DAGSTER_IS_DEV_CLI"):
+    global _planned
+    if (
+        _worker is not None
+        or os.environ.get("DAGSTER_IS_DEV_CLI")
+        or os.environ.get(WORKER_SETTING, "").lower() in ("off", "0", "false", "no")
+    ):
         return False
     try:
         settings = WarehouseSettings.from_env()
@@ -157,10 +180,38 @@ def start() -> bool:
         return False
     identity = warehouse_identity(settings)
     if manifest_is_current(MANIFEST_PATH, DBT_PROJECT_DIR, STAMP_PATH, identity):
+        _planned = True
         return False
+    _spawn(settings, identity)
+    return True
+
+
+def for_build() -> bool:
+    """Start the worker `start()` planned (a build follows); whether one started."""
+    global _planned
+    if not _planned or _worker is not None:
+        return False
+    _planned = False
+    try:
+        settings = WarehouseSettings.from_env()
+    except WarehouseSettingError:
+        return False
+    identity = warehouse_identity(settings)
+    partial = MANIFEST_PATH.parent / PARSE_ARTIFACTS[0]
+    _spawn(settings, identity, partial if partial.is_file() else None)
+    return True
+
+
+def _spawn(settings: WarehouseSettings, identity: str, partial: Path | None = None) -> None:
+    """Start `dbt_worker.serve`; `partial`: dbt's partial-parse file to parse from."""
+    global _worker
     # Named like dagster-dbt's per-run folders, so `project.prune_dbt_targets` clears one a
     # killed run left behind.
     folder = MANIFEST_PATH.parent / f"productops_dbt-parse-{uuid.uuid4().hex[:12]}"
+    folder.mkdir(parents=True)
+    if partial is not None:
+        shutil.copyfile(partial, folder / partial.name)
+    address = Path(tempfile.mkdtemp(prefix="productops-dbt-")) / "socket"  # mode 0700
     env = {
         **os.environ,
         **dbt_env(settings),
@@ -171,52 +222,88 @@ def start() -> bool:
         "DBT_PROFILES_DIR": str(DBT_PROJECT_DIR),
         "DBT_PROJECT_DIR": str(DBT_PROJECT_DIR),
     }
-    process = subprocess.Popen(
-        [DBT_EXECUTABLE, "parse", "--quiet", "--target", settings.engine],
-        cwd=DBT_PROJECT_DIR,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    inputs = [DBT_PROJECT_DIR / name for name in (*DBT_INPUT_FILES, *DBT_INPUT_FOLDERS)]
+    # Listening before the worker starts: a command sent while it starts and parses waits.
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as listener:
+        listener.bind(str(address))
+        listener.listen(8)
+        process = subprocess.Popen(
+            [sys.executable, WORKER_SCRIPT, "serve", str(listener.fileno()), str(address)]
+            + [str(DBT_PROJECT_DIR), settings.engine, *map(str, inputs)],
+            cwd=DBT_PROJECT_DIR,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.DEVNULL,
+            pass_fds=(listener.fileno(),),
+        )
+    _worker = DbtWorker(identity, folder, address, process)
+    os.environ[dbt_worker.SOCKET_ENV] = str(address)
+
+
+def dbt_executable() -> str:
+    """The `dbt` this process's commands run: the worker's client while one serves, else the venv's.
+
+    The client is a small script (beside the manifest) running `dbt_worker.client`,
+    which falls back to the venv's dbt itself whenever the worker cannot serve a command.
+    """
+    serving = _worker is not None and _worker.parsed is not False
+    if not (serving or _planned):
+        return DBT_EXECUTABLE
+    script = MANIFEST_PATH.parent / "productops-dbt"
+    text = (
+        "#!/bin/sh\n"
+        "# dbt through the run's dbt worker (orchestration/lib/dbt_worker.py); see startup.py.\n"
+        f'exec {shlex.quote(sys.executable)} {shlex.quote(WORKER_SCRIPT)} client "$@"\n'
     )
-    _parse = BackgroundParse(identity, folder, process)
-    return True
+    if not script.exists() or script.read_text() != text:
+        staging = script.with_name(f".{script.name}.{os.getpid()}.tmp")
+        staging.write_text(text)
+        staging.chmod(0o755)
+        os.replace(staging, script)
+    return str(script)
 
 
 def take_parse(identity: str, meanwhile: Callable[[], object] | None = None) -> Path | None:
-    """The folder of the background parse once it finished well for `identity`, else None.
+    """The folder of the worker's parse once it finished well for `identity`, else None.
 
     Waits for the parse, running `meanwhile` in a thread while it does (this process would
-    otherwise only wait). The caller moves the `PARSE_ARTIFACTS` out and deletes the folder.
+    otherwise only wait). The caller moves the `PARSE_ARTIFACTS` out and deletes the folder. A
+    worker parsing for another warehouse is stopped (its commands would all decline).
     """
-    global _parse
-    if _parse is None:
+    worker = _worker
+    if worker is None or worker.parsed is not None:
         return None
-    parse, _parse = _parse, None
-    worker = None
-    if parse.identity != identity:
-        parse.process.terminate()
-    elif meanwhile is not None and parse.process.poll() is None:
-        worker = threading.Thread(target=meanwhile, name="while-dbt-parses", daemon=True)
-        worker.start()
-    ok = parse.process.wait() == 0 and parse.identity == identity
-    if worker is not None:
-        worker.join()
-    if ok and all((parse.folder / name).is_file() for name in PARSE_ARTIFACTS):
-        return parse.folder
-    shutil.rmtree(parse.folder, ignore_errors=True)
+    if worker.identity != identity:
+        _end_worker()
+        return None
+    thread = None
+    if meanwhile is not None:
+        thread = threading.Thread(target=meanwhile, name="while-dbt-parses", daemon=True)
+        thread.start()
+    assert worker.process.stdout is not None
+    worker.parsed = worker.process.stdout.readline() == b"parsed\n"
+    if thread is not None:
+        thread.join()
+    if worker.parsed and all((worker.folder / name).is_file() for name in PARSE_ARTIFACTS):
+        return worker.folder
+    if not worker.parsed:
+        _end_worker()
     return None
 
 
-def _end_parse() -> None:
-    """At exit: stop a parse nobody took, and delete its folder."""
-    global _parse
-    if _parse is not None:
-        if _parse.process.poll() is None:
-            _parse.process.terminate()
-            _parse.process.wait()
-        shutil.rmtree(_parse.folder, ignore_errors=True)
-    _parse = None
+def _end_worker() -> None:
+    """Stop the worker (at exit, or when it cannot serve), and delete its folders."""
+    global _worker, _planned
+    _planned = False
+    if _worker is not None:
+        os.environ.pop(dbt_worker.SOCKET_ENV, None)
+        if _worker.process.poll() is None:
+            _worker.process.terminate()
+            _worker.process.wait()
+        shutil.rmtree(_worker.folder, ignore_errors=True)
+        shutil.rmtree(_worker.address.parent, ignore_errors=True)
+    _worker = None
 
 
-atexit.register(_end_parse)  # a run that stops early (a refused setting) leaves no parse behind
+atexit.register(_end_worker)  # also a run that stops early (a refused setting)

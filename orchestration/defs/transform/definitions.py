@@ -10,7 +10,6 @@ from pydantic import Field
 from orchestration.lib.dbt_translator import ProductOpsDbtTranslator
 from orchestration.lib.dlt_assets import load_manifest
 from orchestration.lib.project import (
-    DBT_EXECUTABLE,
     WAREHOUSE_POOL,
     ProductOpsDbtCliResource,
     dbt_inputs_fingerprint,
@@ -20,6 +19,7 @@ from orchestration.lib.project import (
     prune_dbt_targets,
     warehouse_settings,
 )
+from orchestration.lib.startup import dbt_executable
 
 # Dagster's key-value store (run storage) keeps the digest (`dbt_inputs_fingerprint`) taken
 # after the last whole `dbt build` that passed: its unit tests passed on those inputs.
@@ -105,7 +105,7 @@ def defs() -> dg.Definitions:
             # (DbtCliResource.__init__ takes the DbtProject; mypy sees the subclass's field.)
             "dbt": ProductOpsDbtCliResource(
                 project_dir=project,  # type: ignore[arg-type]
-                dbt_executable=DBT_EXECUTABLE,
+                dbt_executable=dbt_executable(),  # through the run's dbt worker, if any
             )
         },
     )
