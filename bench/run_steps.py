@@ -7,7 +7,7 @@ The sample world is generated once (`python -m demo generate`) into `--work`/wor
 fresh folder, `python -m demo.run --use-environment` runs twice, each in its own process: the
 first run on an empty warehouse, the second with no new data (what a user waits for when they
 run `make run` again); with `--forced-build`, one more run that builds though nothing is new
-(a daily run's fixed cost: the manifest current, so dbt's worker starts only for the build).
+(a daily run's fixed cost, with the manifest current).
 For each run the table shows:
 
 - `process start -> first Dagster event`: imports, definitions, the dbt manifest, the sandbox;
@@ -380,7 +380,7 @@ def main(argv: list[str] | None = None) -> int:
         "--forced-build",
         action="store_true",
         help="then one more run that builds though nothing is new (PRODUCTOPS_FORCE_BUILD=1): "
-        "a daily run's build with the manifest current, dbt's worker started for the build",
+        "a daily run's build with the manifest current",
     )
     parser.add_argument("--label", default="", help="a name for this measurement (JSON file)")
     parser.add_argument(

@@ -181,6 +181,7 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
     """
     import dagster as dg
 
+    from orchestration.definitions import defs
     from orchestration.lib import build_state
     from orchestration.lib.automation import BUILD_JOB, SOURCES_JOB
     from orchestration.lib.event_log import pooled_sqlite_event_log
@@ -206,10 +207,6 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
     try:
         with pooled_sqlite_event_log(), dg.DagsterInstance.get() as instance:
             reap_dead_runs(instance)
-            # The definitions wait for a first run's dbt parse (`startup.start()`): opening
-            # the instance first is done meanwhile.
-            from orchestration.definitions import defs
-
             results: list[Any] = []
             decision: build_state.Decision | None = None
             for job_name in (SOURCES_JOB, BUILD_JOB):
@@ -223,7 +220,6 @@ def materialize_all(full_refresh: bool = False) -> dict[str, Any]:
                         results.append(_PastRun.read(instance, decision.previous_run_id or ""))
                         continue
                     print(f"{job_name}: building ({decision.reason})", flush=True)
-                    startup.for_build()  # dbt's worker parses while the raw checks run
                 job = defs.resolve_job_def(job_name)
                 run_id = str(uuid.uuid4())
                 print(f"{job_name}: run {run_id} ...", flush=True)

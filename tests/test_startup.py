@@ -54,7 +54,6 @@ def small_project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[P
     monkeypatch.setattr(startup, "MANIFEST_PATH", manifest)
     monkeypatch.setattr(startup, "STAMP_PATH", manifest.parent / startup.STAMP_PATH.name)
     monkeypatch.setattr(startup, "_worker", None)
-    monkeypatch.setattr(startup, "_planned", False)
     monkeypatch.setattr(project, "DBT_PROJECT_DIR", folder)
     monkeypatch.setenv("WAREHOUSE", "duckdb")
     monkeypatch.setenv("WAREHOUSE_PATH", str(tmp_path / "warehouse.duckdb"))
@@ -92,7 +91,8 @@ def test_the_background_parse_is_taken_and_dbt_reuses_it(
     assert startup.STAMP_PATH.read_text() == startup.stamp_text(identity, small_project)
     assert _parse_folders(small_project) == []  # moved out, then deleted
     startup._end_worker()
-    assert not startup.start()  # current now: nothing to parse before the definitions
+    assert not startup.start()  # current now: no worker, dbt runs as itself
+    assert startup.dbt_executable() == startup.DBT_EXECUTABLE
 
     # A dbt command started the way the dbt asset starts one partial-parses from it: the
     # background parse ran in the environment dagster-dbt gives dbt.
@@ -297,25 +297,50 @@ def test_the_worker_ends_with_the_run_that_started_it(small_project: Path, tmp_p
     assert not Path(address).exists()
 
 
-def test_with_the_manifest_current_the_worker_starts_for_the_build(small_project: Path) -> None:
-    """No worker during a later run's start-up; one, parsing from dbt's partial-parse file,
-    once a build is decided."""
-    assert startup.start()
-    project.dbt_project(WarehouseSettings.from_env())
-    startup._end_worker()
-    assert not startup.start()
-    assert startup._worker is None
-    assert startup.dbt_executable() != startup.DBT_EXECUTABLE  # commands will ask a worker
-    assert startup.for_build()
-    assert not startup.for_build()  # one at a time
-    code, lines, pid, _ = _dbt("seed")
-    assert code == 0 and pid not in _pids(lines)
-    assert startup._worker is not None
-    log = (startup._worker.folder / "dbt.log").read_text()
-    assert "Unable to do partial parsing" not in log
-
-
 def test_no_worker_when_turned_off(small_project: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv(startup.WORKER_SETTING, "off")
     assert not startup.start()
     assert startup.dbt_executable() == startup.DBT_EXECUTABLE
+
+
+def test_a_project_that_does_not_parse_leaves_dbt_to_itself(small_project: Path) -> None:
+    """The worker's parse fails: no worker, and dbt (run as itself) reports the error."""
+    (small_project / "models" / "bad.sql").write_text("select {{ ref('plans' }}\n")
+    assert startup.start()
+    identity = startup.warehouse_identity(WarehouseSettings.from_env())
+    assert startup.take_parse(identity) is None
+    assert startup._worker is None and dbt_worker.SOCKET_ENV not in os.environ
+    assert startup.dbt_executable() == startup.DBT_EXECUTABLE
+    assert _parse_folders(small_project) == []
+    code, _, _, output = _dbt("ls")
+    assert code == 2 and "bad.sql" in output
+
+
+@pytest.mark.parametrize(
+    ("argv", "env", "served"),
+    [
+        (["build", "--select", "a", "--target", "duckdb"], {}, True),
+        (["docs", "generate", "--static", "--no-compile"], {}, True),
+        (["build"], {"DBT_PROJECT_DIR": ".", "DBT_PROFILES_DIR": "."}, True),  # the same folder
+        (["build", "-t", "postgres"], {}, False),
+        (["build", "--target=postgres"], {}, False),
+        (["build"], {"DBT_TARGET": "postgres"}, False),
+        (["build", "--vars", "{days: 3}"], {}, False),
+        (["build", "--profiles-dir", "/elsewhere"], {}, False),
+        (["build"], {"WAREHOUSE_PATH": "/other.duckdb"}, False),
+        (["parse"], {}, False),
+        (["deps"], {}, False),
+        (["docs", "serve"], {}, False),
+        (["--version"], {}, False),
+    ],
+)
+def test_the_worker_serves_only_what_its_parse_fits(
+    tmp_path: Path, argv: list[str], env: dict[str, str], served: bool
+) -> None:
+    parsed_with = {"WAREHOUSE": "duckdb", "WAREHOUSE_PATH": "/w.duckdb"}
+    expected = dbt_worker.profile_settings(parsed_with, str(tmp_path))
+    request = {"argv": argv, "cwd": str(tmp_path), "env": {**parsed_with, **env}}
+    reason = dbt_worker.decline_reason(request, tmp_path, "duckdb", expected, None)
+    assert (reason is None) == served, reason
+    if served:  # ... unless a project file changed after the parse
+        assert dbt_worker.decline_reason(request, tmp_path, "duckdb", expected, "models/a.sql")

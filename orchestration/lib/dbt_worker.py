@@ -178,6 +178,8 @@ _PROFILE_KEYS = (
     "DBT_SPARK_BUCKET_URL",
     "DBT_SPARK_WAREHOUSE_DIR",
     "DBT_SPARK_METASTORE_URL",
+    "DBT_TARGET",  # what --target and --profile default to
+    "DBT_PROFILE",
 )
 
 
@@ -223,7 +225,7 @@ def decline_reason(
         return "only `docs generate` is served"
     if any(word.split("=")[0] in PARSE_OPTIONS for word in argv):
         return "an option that changes what dbt parses"
-    if "--target" in argv and argv[argv.index("--target") + 1 :][:1] != [target]:
+    if any(value != target for value in _option_values(argv, ("--target", "-t"))):
         return f"another target than {target}"
     if Path(request["cwd"]).resolve() != project_dir.resolve():
         return f"run outside {project_dir}"
@@ -234,6 +236,16 @@ def decline_reason(
     if changed is not None:
         return f"{changed} changed after the worker parsed the project"
     return None
+
+
+def _option_values(argv: list[str], names: tuple[str, ...]) -> list[str]:
+    """Every value given to one of the option's `names` (`--target x`, `-t x`, `--target=x`)."""
+    values = []
+    for index, word in enumerate(argv):
+        name, equals, value = word.partition("=")
+        if name in names:
+            values.append(value if equals else (argv[index + 1 : index + 2] or [""])[0])
+    return values
 
 
 def _serve_one(

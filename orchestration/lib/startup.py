@@ -9,7 +9,7 @@ and dlt: 3-5 s; the demo's sample world and vendor sandbox), into a target folde
 `project.dbt_project`, under its file lock, takes the result (`take_parse`) instead of parsing
 again; a parse that failed or was for another warehouse is dropped, and dagster-dbt's
 preparation then runs as before and reports dbt's error. With the manifest already current
-(every later run) the worker's parse is a partial parse, for the worker alone.
+(every later run) nothing starts.
 
 The worker then runs the run's dbt commands (the build, the docs page) as forks of itself,
 without importing dbt or loading the project again (`dbt_executable()`). Its parse is
@@ -81,7 +81,6 @@ class DbtWorker:
 
 
 _worker: DbtWorker | None = None
-_planned = False  # `start()` left the worker to `for_build()`
 
 
 def load_project_env(command: bool = False) -> Path | None:
@@ -156,18 +155,13 @@ def dbt_env(settings: WarehouseSettings) -> dict[str, str]:
 
 
 def start() -> bool:
-    """Start the run's dbt worker (`dbt_worker`) when the project needs parsing; else plan one.
+    """Start the run's dbt worker (`dbt_worker`), which parses the project in the background.
 
-    Returns whether one started. A first run (no manifest for this warehouse, or a changed
-    project) needs the parse before its definitions: the worker starts now, beside this
-    process's start-up. With the manifest current, a worker now would only compete with the
-    run's start-up and ingestion, and a run with no new data builds nothing: `for_build()`
-    starts it once a build is decided, while the build's first steps (the raw tables' checks)
-    run. Nothing starts when the settings are invalid (the run reports those itself), under
-    `dagster dev` (it prepares on every load and runs dbt its own way), when
-    PRODUCTOPS_DBT_WORKER is `off`, or when a worker already runs.
+    Returns whether one started: not when the manifest is current (a later run's dbt commands
+    run as their own processes, as before the worker), when the settings are invalid (the run
+    reports those itself), under `dagster dev` (it prepares on every load and runs dbt its own
+    way), when PRODUCTOPS_DBT_WORKER is `off`, or when a worker already runs.
     """
-    global _planned
     if (
         _worker is not None
         or os.environ.get("DAGSTER_IS_DEV_CLI")
@@ -180,37 +174,18 @@ def start() -> bool:
         return False
     identity = warehouse_identity(settings)
     if manifest_is_current(MANIFEST_PATH, DBT_PROJECT_DIR, STAMP_PATH, identity):
-        _planned = True
         return False
     _spawn(settings, identity)
     return True
 
 
-def for_build() -> bool:
-    """Start the worker `start()` planned (a build follows); whether one started."""
-    global _planned
-    if not _planned or _worker is not None:
-        return False
-    _planned = False
-    try:
-        settings = WarehouseSettings.from_env()
-    except WarehouseSettingError:
-        return False
-    identity = warehouse_identity(settings)
-    partial = MANIFEST_PATH.parent / PARSE_ARTIFACTS[0]
-    _spawn(settings, identity, partial if partial.is_file() else None)
-    return True
-
-
-def _spawn(settings: WarehouseSettings, identity: str, partial: Path | None = None) -> None:
-    """Start `dbt_worker.serve`; `partial`: dbt's partial-parse file to parse from."""
+def _spawn(settings: WarehouseSettings, identity: str) -> None:
+    """Start `dbt_worker.serve`, parsing into a target folder of its own."""
     global _worker
     # Named like dagster-dbt's per-run folders, so `project.prune_dbt_targets` clears one a
     # killed run left behind.
     folder = MANIFEST_PATH.parent / f"productops_dbt-parse-{uuid.uuid4().hex[:12]}"
     folder.mkdir(parents=True)
-    if partial is not None:
-        shutil.copyfile(partial, folder / partial.name)
     address = Path(tempfile.mkdtemp(prefix="productops-dbt-")) / "socket"  # mode 0700
     env = {
         **os.environ,
@@ -247,8 +222,7 @@ def dbt_executable() -> str:
     The client is a small script (beside the manifest) running `dbt_worker.client`,
     which falls back to the venv's dbt itself whenever the worker cannot serve a command.
     """
-    serving = _worker is not None and _worker.parsed is not False
-    if not (serving or _planned):
+    if _worker is None or _worker.parsed is False:
         return DBT_EXECUTABLE
     script = MANIFEST_PATH.parent / "productops-dbt"
     text = (
@@ -294,8 +268,7 @@ def take_parse(identity: str, meanwhile: Callable[[], object] | None = None) -> 
 
 def _end_worker() -> None:
     """Stop the worker (at exit, or when it cannot serve), and delete its folders."""
-    global _worker, _planned
-    _planned = False
+    global _worker
     if _worker is not None:
         os.environ.pop(dbt_worker.SOCKET_ENV, None)
         if _worker.process.poll() is None:
