@@ -344,3 +344,20 @@ def test_the_worker_serves_only_what_its_parse_fits(
     assert (reason is None) == served, reason
     if served:  # ... unless a project file changed after the parse
         assert dbt_worker.decline_reason(request, tmp_path, "duckdb", expected, "models/a.sql")
+
+
+def test_the_worker_stops_even_when_started_with_sigterm_ignored(small_project: Path) -> None:
+    """A disposition of SIG_IGN survives exec: a run started so (a test runner, a daemon) once
+    waited at exit for a worker that ignored its SIGTERM, for good."""
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        assert startup.start()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert startup._worker is not None
+    worker = psutil.Process(startup._worker.process.pid)
+    assert startup.take_parse(startup.warehouse_identity(WarehouseSettings.from_env()))
+    started = time.monotonic()
+    startup._end_worker()
+    assert time.monotonic() - started < 10
+    assert not worker.is_running()

@@ -118,6 +118,9 @@ def serve(listening: int, address: str, project_dir: Path, target: str, inputs: 
     socket and the socket's private folder.
     """
     parent = os.getppid()
+    # A process started with SIGTERM ignored (the disposition survives exec: some test runners
+    # and daemons ignore it) would outlive the run's attempt to stop it.
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
     report = os.dup(1)  # stdout is the starter's pipe: only the parse's outcome goes there
     quiet = os.open(os.devnull, os.O_WRONLY)
     os.dup2(quiet, 1)

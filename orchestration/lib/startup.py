@@ -273,7 +273,11 @@ def _end_worker() -> None:
         os.environ.pop(dbt_worker.SOCKET_ENV, None)
         if _worker.process.poll() is None:
             _worker.process.terminate()
-            _worker.process.wait()
+            try:
+                _worker.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:  # SIGTERM ignored (a disposition it inherited)
+                _worker.process.kill()
+                _worker.process.wait()
         shutil.rmtree(_worker.folder, ignore_errors=True)
         shutil.rmtree(_worker.address.parent, ignore_errors=True)
     _worker = None
