@@ -55,7 +55,7 @@ _HEADER = struct.Struct("!I")
 
 
 def real_dbt() -> str:
-    """The venv's own `dbt`, beside this interpreter (as `startup.DBT_EXECUTABLE`)."""
+    """The venv's own `dbt`, beside this interpreter (`startup.DBT_EXECUTABLE`)."""
     return str(Path(sys.executable).parent / "dbt")
 
 
@@ -146,7 +146,7 @@ def serve(listening: int, address: str, project_dir: Path, target: str, inputs: 
                 continue
             if os.fork() == 0:
                 listener.close()
-                changed = _changed_since(inputs, parsed_at)
+                changed = changed_since(inputs, parsed_at)
                 os._exit(_serve_one(connection, manifest, project_dir, target, expected, changed))
             connection.close()
         return 0
@@ -198,8 +198,11 @@ def profile_settings(env: dict[str, str], cwd: str) -> dict[str, str | None]:
     return settings
 
 
-def _changed_since(inputs: list[Path], moment: float) -> str | None:
-    """The first project file written after `moment`, if any (a file appearing counts too)."""
+def changed_since(inputs: list[Path], moment: float) -> str | None:
+    """The first file under `inputs` written after `moment`, if any (a new file counts too).
+
+    Also what makes a manifest stale (`startup.manifest_is_current`).
+    """
     for root in inputs:
         paths = [root] if root.is_file() else [p for p in root.rglob("*") if p.is_file()]
         for path in paths:

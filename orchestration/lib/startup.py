@@ -48,7 +48,7 @@ DLT_TELEMETRY_SETTING = "RUNTIME__DLTHUB_TELEMETRY"
 DLT_LOG_LEVEL_SETTING = "RUNTIME__LOG_LEVEL"
 DBT_PROJECT_DIR = PROJECT_ROOT / "dbt_project"
 # The venv's dbt, not whichever `dbt` is first on PATH (dagster-dbt would run that one).
-DBT_EXECUTABLE = str(Path(sys.executable).parent / "dbt")
+DBT_EXECUTABLE = dbt_worker.real_dbt()
 # The dbt worker (`start()`): run as a script, so that its client half starts without importing
 # this project's packages. `off` in PRODUCTOPS_DBT_WORKER runs every dbt command as its own
 # process, as dagster-dbt does by default.
@@ -142,10 +142,8 @@ def manifest_is_current(manifest: Path, project_dir: Path, stamp: Path, identity
     expected = stamp_text(identity, project_dir)
     if not (manifest.exists() and stamp.exists() and stamp.read_text() == expected):
         return False
-    sources = [project_dir / name for name in DBT_INPUT_FILES]
-    sources += [p for folder in DBT_INPUT_FOLDERS for p in (project_dir / folder).rglob("*")]
-    built = manifest.stat().st_mtime
-    return all(p.stat().st_mtime <= built for p in sources if p.is_file())
+    inputs = [project_dir / name for name in (*DBT_INPUT_FILES, *DBT_INPUT_FOLDERS)]
+    return dbt_worker.changed_since(inputs, manifest.stat().st_mtime) is None
 
 
 def dbt_env(settings: WarehouseSettings) -> dict[str, str]:
