@@ -234,15 +234,35 @@ def test_what_the_worker_did_not_parse_is_left_to_dbt(small_project: Path, tmp_p
     assert code == 0 and _pids(lines) == {pid} and "small.b" in output
 
 
+def _add_slow_model(project: Path) -> None:
+    """A model whose query runs for hours."""
+    (project / "models" / "slow.sql").write_text(
+        "{{ config(materialized='table') }}\nselect sum(i) as s from range(100000000000) t(i)\n"
+    )
+
+
+def _stop_signals_by_default() -> None:
+    """As dagster-dbt's dbt starts from a run that does not ignore them."""
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, signal.SIG_DFL)
+
+
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
 def test_a_command_whose_client_is_stopped_ends_and_frees_the_warehouse(
     small_project: Path, stop: signal.Signals
 ) -> None:
-    """dagster-dbt stops dbt with SIGINT or SIGTERM, a crash kills it: the fork goes too."""
-    (small_project / "models" / "slow.sql").write_text(
-        "{{ config(materialized='table') }}\nselect sum(i) as s from range(100000000000) t(i)\n"
-    )
-    assert startup.start()
+    """dagster-dbt stops dbt with SIGINT or SIGTERM, a crash kills it: the fork goes too.
+
+    Even when the run that started the worker ignores both (as a pytest-xdist worker does):
+    the fork stops as a dbt process started by the client would.
+    """
+    _add_slow_model(small_project)
+    before = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        assert startup.start()
+    finally:
+        for signum, handler in before.items():
+            signal.signal(signum, handler)
     settings = WarehouseSettings.from_env()
     client = subprocess.Popen(
         [startup.dbt_executable(), "run", "--select", "slow"],
@@ -250,6 +270,7 @@ def test_a_command_whose_client_is_stopped_ends_and_frees_the_warehouse(
         env={**os.environ, **startup.dbt_env(settings), "DBT_LOG_FORMAT": "json"},
         stdout=subprocess.PIPE,
         text=True,
+        preexec_fn=_stop_signals_by_default,
     )
     assert client.stdout is not None
     fork = None
@@ -259,12 +280,49 @@ def test_a_command_whose_client_is_stopped_ends_and_frees_the_warehouse(
             break
     assert fork is not None and fork != client.pid
     running = psutil.Process(fork)
+    assert _ignored(fork) & {signal.SIGINT, signal.SIGTERM} == set()
     time.sleep(0.5)  # inside the query
     client.send_signal(stop)
     assert client.wait(timeout=30) != 0
     gone, alive = psutil.wait_procs([running], timeout=30)
     assert alive == []
     duckdb.connect(str(settings.path)).close()  # its write lock went with it
+
+
+def _ignoring_sigint_only() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+
+
+def test_a_command_started_ignoring_sigint_ignores_it_as_dbt_would(small_project: Path) -> None:
+    _add_slow_model(small_project)
+    assert startup.start()
+    settings = WarehouseSettings.from_env()
+    client = subprocess.Popen(
+        [startup.dbt_executable(), "run", "--select", "slow"],
+        cwd=small_project,
+        env={**os.environ, **startup.dbt_env(settings), "DBT_LOG_FORMAT": "json"},
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=_ignoring_sigint_only,
+    )
+    assert client.stdout is not None
+    fork = next(
+        json.loads(line)["info"]["pid"] for line in client.stdout if '"LogStartLine"' in line
+    )
+    assert _ignored(fork) & {signal.SIGINT, signal.SIGTERM} == {signal.SIGINT}
+    assert _ignored(client.pid) & {signal.SIGINT, signal.SIGTERM} == {signal.SIGINT}
+    client.terminate()
+    assert client.wait(timeout=30) != 0
+
+
+def _ignored(pid: int) -> set[signal.Signals]:
+    """The signals process `pid` ignores (Linux: SigIgn in /proc/PID/status)."""
+    status = Path(f"/proc/{pid}/status").read_text()
+    mask = int(
+        next(line.split()[1] for line in status.splitlines() if line.startswith("SigIgn")), 16
+    )
+    return {signum for signum in signal.Signals if mask >> (signum - 1) & 1}
 
 
 def test_the_worker_ends_with_the_run_that_started_it(small_project: Path, tmp_path: Path) -> None:

@@ -13,8 +13,9 @@ The command's side is `client()`, run as `dbt` by dagster-dbt and the docs step
 (`startup.dbt_executable()`, a two-line wrapper script): it hands the worker its arguments,
 environment, folder and standard streams (the file descriptors themselves, over a Unix socket),
 so dbt's output goes straight to whoever reads the client's, as a dbt process's would; it
-forwards SIGINT and SIGTERM to the fork, and returns the fork's exit code (dbt's: 0, 1 for
-failed nodes, 2 for an error). A fork whose client dies kills itself. Whatever the worker
+forwards SIGINT, SIGTERM and SIGHUP to the fork (which ignores those the client was started
+ignoring, as dbt would), and returns the fork's exit code (dbt's: 0, 1 for failed nodes, 2 for
+an error). A fork whose client dies kills itself. Whatever the worker
 cannot serve exactly as dbt would, it declines and the client runs the real `dbt` instead: a
 command that parses (`parse`, `deps`, `debug`, ...), `--vars` or another project, profile or
 target, other warehouse settings, or a project file changed since the worker parsed it. With
@@ -48,6 +49,8 @@ SERVED_COMMANDS = frozenset(
 PARSE_OPTIONS = ("--vars", "--project-dir", "--profiles-dir", "--profile")
 # dbt's exit codes (dbt.cli.exceptions): nodes failed, or dbt itself failed.
 EXIT_FAILED, EXIT_ERROR = 1, 2
+# What dagster-dbt, a terminal or a crashing run stops dbt with; the client passes them on.
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 _HEADER = struct.Struct("!I")
 
 
@@ -73,10 +76,14 @@ def client(argv: list[str]) -> int:
 
 def _through_worker(address: str, argv: list[str]) -> int | None:
     """The fork's exit code; None when the worker is gone or declined (nothing has run)."""
+    # A stop signal this process was started ignoring, the real dbt would ignore too: the fork
+    # ignores it and the client does not forward it.
+    ignored = [int(s) for s in _STOP_SIGNALS if signal.getsignal(s) == signal.SIG_IGN]
     try:
         connection = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         connection.connect(address)
-        body = json.dumps({"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ)}).encode()
+        request = {"argv": argv, "cwd": os.getcwd(), "env": dict(os.environ), "ignored": ignored}
+        body = json.dumps(request).encode()
         socket.send_fds(connection, [_HEADER.pack(len(body))], [0, 1, 2])
         connection.sendall(body)
         replies = connection.makefile("r", encoding="utf-8")
@@ -93,8 +100,9 @@ def _through_worker(address: str, argv: list[str]) -> int | None:
         with contextlib.suppress(ProcessLookupError):  # the fork has just ended
             os.kill(fork, signum)
 
-    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
-        signal.signal(signum, forward)
+    for signum in _STOP_SIGNALS:
+        if signum not in ignored:
+            signal.signal(signum, forward)
     try:
         last = replies.readline().split()
     except OSError:
@@ -285,6 +293,11 @@ def _serve_one(
     os.environ.clear()
     os.environ.update(request["env"])
     os.chdir(request["cwd"])
+    # The stop signals as a dbt process started by the client would have them (the worker's own
+    # may differ: it was started by the run, which may ignore SIGINT).
+    for signum in _STOP_SIGNALS:
+        default = signal.default_int_handler if signum == signal.SIGINT else signal.SIG_DFL
+        signal.signal(signum, signal.SIG_IGN if signum in request["ignored"] else default)
     connection.sendall(f"pid {os.getpid()}\n".encode())
     # The client is what dagster-dbt (or the docs step) waits on and signals: without it,
     # nobody would stop this command, so its end ends this fork.
