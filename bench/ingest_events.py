@@ -167,6 +167,8 @@ def run_loader(
     name = "loader_merge" if merge else "loader_base" if base else "loader"
     os.environ["WAREHOUSE_PATH"] = str(warehouse(work, name))
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
+    # As in a run (`orchestration.lib.startup`): dlt's usage reports off, a thread less
+    os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
     sys.path.insert(0, str(base or ROOT))
     from ingestion import segment
 
