@@ -241,10 +241,33 @@ def _add_slow_model(project: Path) -> None:
     )
 
 
-def _stop_signals_by_default() -> None:
-    """As dagster-dbt's dbt starts from a run that does not ignore them."""
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, signal.SIG_DFL)
+def _run_slow_model(
+    project: Path, ignoring: set[signal.Signals]
+) -> tuple[subprocess.Popen[str], int]:
+    """Start `dbt run` of the slow model through the worker; the client and the fork's pid.
+
+    The client starts ignoring the signals in `ignoring`, SIGINT and SIGTERM otherwise at their
+    defaults (as from a run that does not ignore them). Returns once the model has started.
+    """
+
+    def signals_at_start() -> None:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, signal.SIG_IGN if signum in ignoring else signal.SIG_DFL)
+
+    settings = WarehouseSettings.from_env()
+    client = subprocess.Popen(
+        [startup.dbt_executable(), "run", "--select", "slow"],
+        cwd=project,
+        env={**os.environ, **startup.dbt_env(settings), "DBT_LOG_FORMAT": "json"},
+        stdout=subprocess.PIPE,
+        text=True,
+        preexec_fn=signals_at_start,
+    )
+    assert client.stdout is not None
+    fork = next(
+        json.loads(line)["info"]["pid"] for line in client.stdout if '"LogStartLine"' in line
+    )
+    return client, int(fork)
 
 
 @pytest.mark.parametrize("stop", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT])
@@ -264,21 +287,8 @@ def test_a_command_whose_client_is_stopped_ends_and_frees_the_warehouse(
         for signum, handler in before.items():
             signal.signal(signum, handler)
     settings = WarehouseSettings.from_env()
-    client = subprocess.Popen(
-        [startup.dbt_executable(), "run", "--select", "slow"],
-        cwd=small_project,
-        env={**os.environ, **startup.dbt_env(settings), "DBT_LOG_FORMAT": "json"},
-        stdout=subprocess.PIPE,
-        text=True,
-        preexec_fn=_stop_signals_by_default,
-    )
-    assert client.stdout is not None
-    fork = None
-    for line in client.stdout:
-        if '"LogStartLine"' in line:
-            fork = json.loads(line)["info"]["pid"]
-            break
-    assert fork is not None and fork != client.pid
+    client, fork = _run_slow_model(small_project, ignoring=set())
+    assert fork != client.pid
     running = psutil.Process(fork)
     assert _ignored(fork) & {signal.SIGINT, signal.SIGTERM} == set()
     time.sleep(0.5)  # inside the query
@@ -289,27 +299,10 @@ def test_a_command_whose_client_is_stopped_ends_and_frees_the_warehouse(
     duckdb.connect(str(settings.path)).close()  # its write lock went with it
 
 
-def _ignoring_sigint_only() -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-
-
 def test_a_command_started_ignoring_sigint_ignores_it_as_dbt_would(small_project: Path) -> None:
     _add_slow_model(small_project)
     assert startup.start()
-    settings = WarehouseSettings.from_env()
-    client = subprocess.Popen(
-        [startup.dbt_executable(), "run", "--select", "slow"],
-        cwd=small_project,
-        env={**os.environ, **startup.dbt_env(settings), "DBT_LOG_FORMAT": "json"},
-        stdout=subprocess.PIPE,
-        text=True,
-        preexec_fn=_ignoring_sigint_only,
-    )
-    assert client.stdout is not None
-    fork = next(
-        json.loads(line)["info"]["pid"] for line in client.stdout if '"LogStartLine"' in line
-    )
+    client, fork = _run_slow_model(small_project, ignoring={signal.SIGINT})
     assert _ignored(fork) & {signal.SIGINT, signal.SIGTERM} == {signal.SIGINT}
     assert _ignored(client.pid) & {signal.SIGINT, signal.SIGTERM} == {signal.SIGINT}
     client.terminate()
