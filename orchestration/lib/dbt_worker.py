@@ -15,11 +15,11 @@ environment, folder and standard streams (the file descriptors themselves, over 
 so dbt's output goes straight to whoever reads the client's, as a dbt process's would; it
 forwards SIGINT, SIGTERM and SIGHUP to the fork (which ignores those the client was started
 ignoring, as dbt would), and returns the fork's exit code (dbt's: 0, 1 for failed nodes, 2 for
-an error). A fork whose client dies kills itself. Whatever the worker
-cannot serve exactly as dbt would, it declines and the client runs the real `dbt` instead: a
-command that parses (`parse`, `deps`, `debug`, ...), `--vars` or another project, profile or
-target, other warehouse settings, or a project file changed since the worker parsed it. With
-no worker (`dagster dev`, tests, PRODUCTOPS_DBT_WORKER=off) the wrapper is not used at all.
+an error). A fork whose client dies kills itself. Whatever the worker cannot serve exactly as
+dbt would, it declines and the client runs the real `dbt` instead: a command that parses
+(`parse`, `deps`, `debug`, ...), `--vars` or another project, profile or target, other
+warehouse settings, or a project file changed since the worker parsed it. With no worker
+(`dagster dev`, tests, PRODUCTOPS_DBT_WORKER=off) the wrapper is not used at all.
 
 The client half imports only the standard library: it runs as a script, once per command.
 """
