@@ -21,7 +21,13 @@ does real work), then runs, each in its own child process so that peak memory is
 - `loader_merge` (only with `--only`): the loader as it was before issue #16, dlt's
   insert-only merge on messageId, for a before/after in one run;
 - `loader_base` (with `--base PATH`): the loader of another copy of the project (e.g.
-  `git archive HEAD ingestion | tar -x -C PATH`), for a before/after of code in one run.
+  `git archive HEAD ingestion | tar -x -C PATH`), for a before/after of code in one run;
+- `parse` (only with `--only`): the loader's columnar parse alone (`columnar.Prefetcher` over
+  the files, as the loader runs it, its tables dropped): no dlt step, no dedup, no warehouse.
+  How much of the loader's ratio is reading and checking the files;
+- `read_json_typed` (only with `--only`): `read_json` with the raw table's fields declared
+  (ids and times as text, nested fields as JSON text, as `raw_segment.events` stores them)
+  into a fresh DuckDB file: what DuckDB's own reader costs for the raw table's columns.
 
 Prints wall and CPU seconds, rows/s, peak RSS, the wall time of each dlt step of a loader's
 last load (extract, normalize, load) and the ratios to the baseline (by wall and by CPU time:
@@ -52,7 +58,15 @@ from typing import Any
 import orjson
 from record import write_results  # bench/ is on the path when run as a script
 
-RUN_KINDS = ("baseline", "loader", "staging", "loader_merge", "loader_base")
+RUN_KINDS = (
+    "baseline",
+    "loader",
+    "staging",
+    "loader_merge",
+    "loader_base",
+    "parse",
+    "read_json_typed",
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 LINES_PER_FILE = 100_000
@@ -205,6 +219,50 @@ def run_baseline(folder: Path, work: Path) -> dict[str, Any]:
     return {}
 
 
+# The fields `raw_segment.events` has a column for, as `read_json` should type them.
+TYPED_FIELDS = {
+    **dict.fromkeys(["messageId", "type", "userId", "anonymousId", "event", "name"], "VARCHAR"),
+    **dict.fromkeys(["groupId", "timestamp", "receivedAt", "sentAt"], "VARCHAR"),
+    **dict.fromkeys(["properties", "traits", "context", "integrations"], "JSON"),
+}
+
+
+def run_read_json_typed(folder: Path, work: Path) -> dict[str, Any]:
+    import duckdb
+
+    columns = "{" + ", ".join(f"{key}: '{kind}'" for key, kind in TYPED_FIELDS.items()) + "}"
+    with duckdb.connect(str(warehouse(work, "read_json_typed"))) as con:
+        con.execute(
+            f"create table events as select * from read_json(?, format = 'newline_delimited', "
+            f"columns = {columns}, filename = true)",
+            [str(folder / "**" / "*.gz")],
+        )
+    return {}
+
+
+def run_parse(folder: Path, work: Path) -> dict[str, Any]:
+    """The loader's columnar parse of every file, as the loader runs it; nothing is stored."""
+    del work  # no warehouse
+    sys.path.insert(0, str(ROOT))
+    from ingestion.plausibility import timestamp_bounds
+    from ingestion.segment.columnar import Prefetcher
+
+    files = sorted(str(path) for path in folder.rglob("*.gz"))
+    parser = Prefetcher([(file, None) for file in files], timestamp_bounds())
+    rows = 0
+    line_by_line = 0
+    try:
+        for index in range(len(files)):
+            parsed = parser.get(index)
+            if parsed is None:
+                line_by_line += 1
+            else:
+                rows += parsed.table.num_rows
+    finally:
+        parser.close()
+    return {"rows": rows, "files_left_to_the_per_line_path": line_by_line}
+
+
 def run_staging(folder: Path, work: Path) -> dict[str, Any]:
     """`dbt run -s stg_segment__events` on the loader's warehouse: model time and start-up."""
     del folder  # the loader's warehouse is the input
@@ -242,10 +300,10 @@ def count_rows(kind: str, work: Path) -> dict[str, Any]:
     path = warehouse(work, "loader" if kind == "staging" else kind)
     if not path.exists():
         return {}
-    table = {"baseline": "events", "staging": "staging.stg_segment__events"}.get(
-        kind, "raw_segment.events"
-    )
-    distinct = "count(distinct messageId)" if kind == "baseline" else "count(distinct message_id)"
+    read_json = kind in ("baseline", "read_json_typed")
+    table = "events" if read_json else "raw_segment.events"
+    table = "staging.stg_segment__events" if kind == "staging" else table
+    distinct = "count(distinct messageId)" if read_json else "count(distinct message_id)"
     with duckdb.connect(str(path), read_only=True) as con:
         counted = con.execute(f"select count(*), {distinct} from {table}").fetchone()
     rows, unique = counted if counted else (0, 0)
@@ -315,13 +373,14 @@ def _print_round(runs: dict[str, dict[str, Any]]) -> None:
     baseline = runs.get("baseline")
     if not baseline or not baseline["seconds"] or not baseline["cpu_seconds"]:
         return
-    for kind in ("loader", "loader_base", "loader_merge"):
+    for kind in ("loader", "loader_base", "loader_merge", "parse", "read_json_typed"):
         if kind in runs:
             wall = runs[kind]["seconds"] / baseline["seconds"]
             cpu = runs[kind]["cpu_seconds"] / baseline["cpu_seconds"]
             runs[kind]["ratio_wall"] = round(wall, 2)
             runs[kind]["ratio_cpu"] = round(cpu, 2)
-            print(f"{kind} / baseline: wall {wall:.2f}x, CPU {cpu:.2f}x (target <= 2x)")
+            target = " (target <= 2x)" if kind.startswith("loader") else ""
+            print(f"{kind} / baseline: wall {wall:.2f}x, CPU {cpu:.2f}x{target}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -357,6 +416,8 @@ def main(argv: list[str] | None = None) -> int:
             "baseline": run_baseline,
             "staging": run_staging,
             "loader_base": partial(run_loader, base=args.base),
+            "parse": run_parse,
+            "read_json_typed": run_read_json_typed,
         }
         runner = runners.get(args.child, partial(run_loader, merge=True))
         result = runner(args.folder, args.work)
