@@ -45,20 +45,42 @@ window_offsets as (
 
 ),
 
+user_weeks_back as (
+
+    -- Each user's active days by whole weeks before the as-of date: bucket b holds the days d
+    -- with floor((as-of - d) / 7) = b (one row per user and day in int_user_activity_days).
+    select
+        user_days.user_id,
+        cast(floor(
+            {{ dbt.datediff('user_days.activity_date', 'bounds.as_of_date', 'day') }} / 7.0
+        ) as integer) as weeks_back,
+        count(*) as active_days
+    from user_days
+    cross join bounds
+    group by
+        user_days.user_id,
+        cast(floor(
+            {{ dbt.datediff('user_days.activity_date', 'bounds.as_of_date', 'day') }} / 7.0
+        ) as integer)
+
+),
+
 user_day_snapshots as (
 
     -- The snapshot days whose window [s-27, s] holds a user-day d are s = as-of - 7k with
-    -- as-of - d - 27 <= 7k <= as-of - d: k = floor((as-of - d) / 7) - i for i = 0..3. An
-    -- equi-join on those four days (kept when they are snapshot days) instead of a range
-    -- join of every user-day with every snapshot.
+    -- as-of - d - 27 <= 7k <= as-of - d: k = floor((as-of - d) / 7) - i for i = 0..3. So the
+    -- window of s = as-of - 7k is exactly the buckets k to k + 3: each user's bucket goes to
+    -- its four snapshot days (kept when they are snapshot days), an equi-join instead of a
+    -- range join of every user-day with every snapshot, on a row per user and week instead of
+    -- one per user and day.
     select
-        user_days.user_id,
+        user_weeks_back.user_id,
+        user_weeks_back.active_days,
         {{ add_days(
             'bounds.as_of_date',
-            '-7 * (cast(floor(' ~ dbt.datediff('user_days.activity_date', 'bounds.as_of_date', 'day')
-            ~ ' / 7.0) as integer) - window_offsets.weeks_back)'
+            '-7 * (user_weeks_back.weeks_back - window_offsets.weeks_back)'
         ) }} as snapshot_date
-    from user_days
+    from user_weeks_back
     cross join bounds
     cross join window_offsets
 
@@ -66,12 +88,11 @@ user_day_snapshots as (
 
 user_windows as (
 
-    -- Each user's distinct active days in each snapshot's window (int_user_activity_days has
-    -- one row per user and day).
+    -- Each user's distinct active days in each snapshot's window: the sum of its four buckets.
     select
         snapshots.snapshot_date,
         user_day_snapshots.user_id,
-        count(*) as days_active
+        cast(sum(user_day_snapshots.active_days) as integer) as days_active
     from user_day_snapshots
     inner join snapshots
         on user_day_snapshots.snapshot_date = snapshots.snapshot_date
