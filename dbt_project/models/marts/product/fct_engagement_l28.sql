@@ -45,23 +45,28 @@ window_offsets as (
 
 ),
 
-user_weeks_back as (
+user_days_back as (
 
-    -- Each user's active days by whole weeks before the as-of date: bucket b holds the days d
-    -- with floor((as-of - d) / 7) = b (one row per user and day in int_user_activity_days).
+    -- Each user-day's whole weeks before the as-of date: b = floor((as-of - d) / 7).
     select
         user_days.user_id,
         cast(floor(
             {{ dbt.datediff('user_days.activity_date', 'bounds.as_of_date', 'day') }} / 7.0
-        ) as integer) as weeks_back,
-        count(*) as active_days
+        ) as integer) as weeks_back
     from user_days
     cross join bounds
-    group by
-        user_days.user_id,
-        cast(floor(
-            {{ dbt.datediff('user_days.activity_date', 'bounds.as_of_date', 'day') }} / 7.0
-        ) as integer)
+
+),
+
+user_weeks_back as (
+
+    -- Each user's active days by weeks back (one row per user and day in user_days).
+    select
+        user_id,
+        weeks_back,
+        count(*) as active_days
+    from user_days_back
+    group by user_id, weeks_back
 
 ),
 
