@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from datetime import UTC, date, datetime
@@ -295,21 +296,62 @@ def test_waiting_for_the_slot_names_the_run_that_holds_it(
     assert f"waiting for run {holder} (step segment_raw), which holds the warehouse slot" in out
 
 
+def test_the_slot_wait_report_ends_with_the_wait(monkeypatch: pytest.MonkeyPatch) -> None:
+    # A report under way when the wait ends must finish first: once the run has its slot, no
+    # report prints and no reap kills a process (CI once lost a test's process, tagged with a
+    # dead runner's token, to a reap still running after the test before it).
+    reaps: list[float] = []
+
+    def slow_reap(instance: Any, log: Any = print) -> list[str]:
+        time.sleep(0.5)
+        reaps.append(time.monotonic())
+        return []
+
+    monkeypatch.setattr(recovery, "reap_dead_runs", slow_reap)
+    with instance_for_test() as instance:
+        storage = instance.event_log_storage
+        storage.set_concurrency_slots("warehouse", 1)
+        holder = _add_run(instance, recovery.run_tags())
+        waiter = _add_run(instance, recovery.run_tags())
+        assert storage.claim_concurrency_slot("warehouse", holder, "segment_raw").is_claimed
+        assert not storage.claim_concurrency_slot("warehouse", waiter, "zendesk_raw").is_claimed
+        with recovery.report_slot_waits(instance, {waiter}, "warehouse", interval=0.05):
+            time.sleep(0.2)  # the first report's reap is under way
+        ended = time.monotonic()
+        reporters = [t for t in threading.enumerate() if t.name == "slot-wait-reporter"]
+    assert reaps and max(reaps) <= ended
+    assert not [thread for thread in reporters if thread.is_alive()]
+
+
+def _stale_lock_holder(path: Path) -> subprocess.Popen[str]:
+    """A process holding DuckDB's lock on `path`, tagged with a dead runner's token.
+
+    Any runner of this user reaps such a process (a test in the other pytest worker may start
+    one meanwhile), so a holder killed before it says it is ready is started again."""
+    for _ in range(3):
+        holder = subprocess.Popen(
+            [
+                sys.executable,
+                "-c",
+                f"import duckdb,time; c=duckdb.connect({str(path)!r}); "
+                "print('ready', flush=True); time.sleep(60)",
+            ],
+            env={**os.environ, recovery.PROCESS_ENV: _dead_token()},
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert holder.stdout is not None
+        if holder.stdout.readline() == "ready\n":
+            return holder
+        holder.kill()
+        assert holder.wait() == -signal.SIGKILL, "the lock holder failed on its own"
+    raise AssertionError("the lock holder was killed three times before it was ready")
+
+
 def test_a_stale_duckdb_lock_names_the_pid_and_the_fix(tmp_path: Path) -> None:
     path = tmp_path / "warehouse.duckdb"
-    holder = subprocess.Popen(
-        [
-            sys.executable,
-            "-c",
-            f"import duckdb,time; c=duckdb.connect({str(path)!r}); print('ready', flush=True); "
-            "time.sleep(60)",
-        ],
-        env={**os.environ, recovery.PROCESS_ENV: _dead_token()},
-        stdout=subprocess.PIPE,
-        text=True,
-    )
+    holder = _stale_lock_holder(path)
     try:
-        assert holder.stdout is not None and holder.stdout.readline() == "ready\n"
         with pytest.raises(duckdb.IOException) as raised:
             duckdb.connect(str(path))
         message = str(raised.value)

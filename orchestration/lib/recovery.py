@@ -302,6 +302,9 @@ def report_slot_waits(
         yield
     finally:
         stop.set()
+        # A report under way finishes before the wait ends: none may print, or reap (kill a
+        # process that started meanwhile with a dead runner's tag), after it.
+        thread.join()
 
 
 LOCK_PATTERN = re.compile(r"Conflicting lock is held in (?P<program>\S+) \(PID (?P<pid>\d+)\)")
