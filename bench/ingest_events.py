@@ -219,18 +219,19 @@ def run_baseline(folder: Path, work: Path) -> dict[str, Any]:
     return {}
 
 
-# The fields `raw_segment.events` has a column for, as `read_json` should type them.
-TYPED_FIELDS = {
-    **dict.fromkeys(["messageId", "type", "userId", "anonymousId", "event", "name"], "VARCHAR"),
-    **dict.fromkeys(["groupId", "timestamp", "receivedAt", "sentAt"], "VARCHAR"),
-    **dict.fromkeys(["properties", "traits", "context", "integrations"], "JSON"),
-}
-
-
 def run_read_json_typed(folder: Path, work: Path) -> dict[str, Any]:
     import duckdb
 
-    columns = "{" + ", ".join(f"{key}: '{kind}'" for key, kind in TYPED_FIELDS.items()) + "}"
+    sys.path.insert(0, str(ROOT))
+    from ingestion.segment.settings import JSON_FIELDS, TEXT_FIELDS, TIMESTAMP_FIELDS
+
+    # The fields the loader types itself (ids and times as text, nested fields as JSON text),
+    # and `integrations`, which every generated message carries (an extra JSON column there).
+    typed = {
+        **dict.fromkeys([*TEXT_FIELDS, *TIMESTAMP_FIELDS], "VARCHAR"),
+        **dict.fromkeys([*JSON_FIELDS, "integrations"], "JSON"),
+    }
+    columns = "{" + ", ".join(f"{key}: '{kind}'" for key, kind in typed.items()) + "}"
     with duckdb.connect(str(warehouse(work, "read_json_typed"))) as con:
         con.execute(
             f"create table events as select * from read_json(?, format = 'newline_delimited', "

@@ -280,16 +280,22 @@ def test_a_dead_run_is_failed_its_slot_freed_and_its_children_killed() -> None:
     assert any(f"process {leftover.pid}" in line for line in lines), lines
 
 
+def _one_run_holds_the_slot_one_waits(instance: Any) -> tuple[str, str]:
+    """Two live runs: the first holds the one warehouse slot, the second waits for it."""
+    storage = instance.event_log_storage
+    storage.set_concurrency_slots("warehouse", 1)
+    holder = _add_run(instance, recovery.run_tags())
+    waiter = _add_run(instance, recovery.run_tags())
+    assert storage.claim_concurrency_slot("warehouse", holder, "segment_raw").is_claimed
+    assert not storage.claim_concurrency_slot("warehouse", waiter, "zendesk_raw").is_claimed
+    return holder, waiter
+
+
 def test_waiting_for_the_slot_names_the_run_that_holds_it(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     with instance_for_test() as instance:
-        storage = instance.event_log_storage
-        storage.set_concurrency_slots("warehouse", 1)
-        holder = _add_run(instance, recovery.run_tags())
-        waiter = _add_run(instance, recovery.run_tags())
-        assert storage.claim_concurrency_slot("warehouse", holder, "segment_raw").is_claimed
-        assert not storage.claim_concurrency_slot("warehouse", waiter, "zendesk_raw").is_claimed
+        holder, waiter = _one_run_holds_the_slot_one_waits(instance)
         with recovery.report_slot_waits(instance, {waiter}, "warehouse", interval=0.1):
             time.sleep(0.6)
     out = capsys.readouterr().out
@@ -309,12 +315,7 @@ def test_the_slot_wait_report_ends_with_the_wait(monkeypatch: pytest.MonkeyPatch
 
     monkeypatch.setattr(recovery, "reap_dead_runs", slow_reap)
     with instance_for_test() as instance:
-        storage = instance.event_log_storage
-        storage.set_concurrency_slots("warehouse", 1)
-        holder = _add_run(instance, recovery.run_tags())
-        waiter = _add_run(instance, recovery.run_tags())
-        assert storage.claim_concurrency_slot("warehouse", holder, "segment_raw").is_claimed
-        assert not storage.claim_concurrency_slot("warehouse", waiter, "zendesk_raw").is_claimed
+        _, waiter = _one_run_holds_the_slot_one_waits(instance)
         with recovery.report_slot_waits(instance, {waiter}, "warehouse", interval=0.05):
             time.sleep(0.2)  # the first report's reap is under way
         ended = time.monotonic()
