@@ -96,11 +96,8 @@ def ensure_world(warehouse: Path, scale: int) -> None:
     subprocess.run(command, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def dbt(args: list[str], warehouse: Path, work: Path) -> float:
-    """Run dbt against `warehouse`; return wall seconds (raises on failure).
-
-    dbt's own figure (run_results.json `elapsed_time`: the nodes, without process start-up
-    and project loading) is kept in LAST_DBT_ELAPSED."""
+def run_dbt_command(args: list[str], warehouse: Path, work: Path) -> float:
+    """Run dbt against `warehouse` with `work` as its target folder; return wall seconds."""
     env = {
         **os.environ,
         "WAREHOUSE_PATH": str(warehouse),
@@ -116,6 +113,15 @@ def dbt(args: list[str], warehouse: Path, work: Path) -> float:
     elapsed = time.perf_counter() - started
     if result.returncode != 0:
         raise RuntimeError(f"dbt {' '.join(args)} failed:\n{result.stdout[-4000:]}")
+    return elapsed
+
+
+def dbt(args: list[str], warehouse: Path, work: Path) -> float:
+    """Run dbt against `warehouse`; return wall seconds (raises on failure).
+
+    dbt's own figure (run_results.json `elapsed_time`: the nodes, without process start-up
+    and project loading) is kept in LAST_DBT_ELAPSED."""
+    elapsed = run_dbt_command(args, warehouse, work)
     run_results = json.loads((work / "target" / "run_results.json").read_text())
     LAST_DBT_ELAPSED[0] = float(run_results["elapsed_time"])
     nodes = sorted(run_results["results"], key=lambda node: -float(node["execution_time"]))
