@@ -18,24 +18,29 @@ appear, change and disappear; the next incremental run must again equal a full r
 
 from __future__ import annotations
 
+import uuid
 from datetime import date
 from pathlib import Path
+from typing import Any
 
+import duckdb
 import pytest
 
+from ingestion.settings import dbt_env
 from tests.toolkit.dbt import (
     DBT_MARTS,
     L1,
     L2,
     L_FAILED,
     append_load,
+    create_raw_postgres,
     create_raw_warehouse,
     mart_rows,
     raw_event,
     run_dbt,
 )
 from tests.toolkit.usage_fixture import RAW_ROWS
-from tests.toolkit.warehouse import query
+from tests.toolkit.warehouse import pg_query, query
 
 pytestmark = pytest.mark.slow
 
@@ -207,3 +212,80 @@ def test_incremental_run_equals_full_refresh(tmp_path: Path) -> None:
         (date(2023, 12, 30), 0, 0, 0, None, 0),
         (date(2023, 12, 31), 0, 0, 0, None, 0),
     ]
+
+
+@pytest.mark.parametrize("engine", ["duckdb", "postgres"])
+def test_a_group_call_restaged_from_a_late_load_moves_the_account(
+    engine: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    """A load completing out of order brings the first copy of a group call already built.
+
+    Its staged copy (another account, an earlier time) replaces the kept one in
+    stg_segment__events; int_segment_group_calls must drop the old copy too, not only append
+    the new one, so the user's latest group, their events' account and dim_accounts follow,
+    as a full refresh has them.
+    """
+    path = tmp_path / "warehouse.duckdb"
+    events = [
+        raw_event("g1", "group", "2024-01-05T00:00:00Z", load=L2, user_id="u1", group_id="acc_b"),
+        raw_event("t1", "track", "2024-01-03T09:00:00Z", load=L2, user_id="u1", event="Sent"),
+        raw_event("t2", "track", "2024-01-06T09:00:00Z", load=L2, user_id="u2", event="Sent"),
+        # The first copy of g1, in L1, which completes only after L2 was built.
+        raw_event("g1", "group", "2024-01-04T00:00:00Z", load=L1, user_id="u1", group_id="acc_a"),
+    ]
+    complete_l1 = (
+        "insert into raw_segment._dlt_loads (load_id, schema_name, status, inserted_at,"
+        f" schema_version_hash) values ('{L1}', 'raw_segment', 0, now(), 'hash') returning 1"
+    )
+    with pytest.MonkeyPatch.context() as env:
+        if engine == "duckdb":
+            create_raw_warehouse(path, {"raw_segment.events": events}, completed_loads=[L2])
+            env.delenv("WAREHOUSE", raising=False)
+            env.setenv("WAREHOUSE_PATH", str(path))
+
+            def rows(sql: str) -> list[tuple[Any, ...]]:
+                return query(path, sql)
+
+            def complete_late_load() -> None:
+                with duckdb.connect(str(path)) as con:
+                    con.execute(complete_l1)
+
+        else:
+            server = request.getfixturevalue("postgres_server")
+            database = server.create_database(f"restaged_{uuid.uuid4().hex[:8]}")
+            create_raw_postgres(database.url, {"raw_segment.events": events}, [L2])
+            for key, value in database.env().items():
+                env.setenv(key, value)
+
+            def rows(sql: str) -> list[tuple[Any, ...]]:
+                return pg_query(database.url, sql)
+
+            def complete_late_load() -> None:
+                pg_query(database.url, complete_l1)
+
+        for key, value in dbt_env().items():
+            env.setenv(key, value)
+        marts = {
+            "latest": "select * from intermediate.int_user_latest_group order by 1",
+            "group_calls": "select message_id, group_id, dlt_load_id"
+            " from intermediate.int_segment_group_calls where message_id is not null",
+            "accounts": "select * from marts.dim_accounts order by 1",
+            "activity": "select * from marts.fct_account_activity_daily order by 1, 2",
+        }
+        first = run_dbt(
+            ["build", "--exclude", "resource_type:test", "resource_type:unit_test"], path, tmp_path
+        )
+        assert first.returncode == 0, first.stdout[-6000:] + first.stderr[-2000:]
+        assert rows(marts["latest"]) == [("u1", "acc_b")]
+
+        complete_late_load()
+        incremental = run_dbt(["run"], path, tmp_path)
+        assert incremental.returncode == 0, incremental.stdout[-6000:]
+        after_incremental = {name: rows(sql) for name, sql in marts.items()}
+        assert after_incremental["latest"] == [("u1", "acc_a")]
+        assert after_incremental["group_calls"] == [("g1", "acc_a", L1)]
+        assert [row[0] for row in after_incremental["accounts"]] == ["acc_a"]
+
+        full = run_dbt(["run", "--full-refresh"], path, tmp_path)
+        assert full.returncode == 0, full.stdout[-6000:]
+        assert {name: rows(sql) for name, sql in marts.items()} == after_incremental

@@ -64,3 +64,37 @@
         )
     {%- endif %}
 {%- endmacro %}
+
+{#- Incremental strategy `replace_later_loads` (stg_segment__events): dbt's delete+insert on the
+    unique key, whose delete only looks at kept rows of loads later than the earliest load
+    among the new rows. That is exact when a new row is only built to replace a kept copy of
+    a later load (the first copy of a message wins), and lets DuckDB skip the older row groups
+    by their min/max statistics instead of reading every kept key each run. Works wherever
+    delete+insert does (DuckDB, PostgreSQL); Spark rebuilds its tables (macros/spark.sql). -#}
+{% macro get_incremental_replace_later_loads_sql(arg_dict) -%}
+    {%- set later_loads -%}
+        dlt_load_id > (select min(new_rows.dlt_load_id) from {{ arg_dict['temp_relation'] }} as new_rows)
+    {%- endset -%}
+    {%- set predicates = (arg_dict['incremental_predicates'] or []) + [later_loads] -%}
+    {%- set strategy_args = {} -%}
+    {%- do strategy_args.update(arg_dict) -%}
+    {%- do strategy_args.update({'incremental_predicates': predicates}) -%}
+    {{ return(get_incremental_delete_insert_sql(strategy_args)) }}
+{%- endmacro %}
+
+{#- Pre-hook of int_segment_group_calls on incremental runs: delete the kept rows whose
+    message_id a staged row of the loads this run reads carries (a group call whose staged
+    copy was replaced by a copy of an earlier load that completed late); the model then
+    appends those loads' group calls, so the kept rows always match the staged ones. The
+    loads are the model's own (dlt_loads_not_built), read the same way by the model. Renders
+    nothing on a full build. -#}
+{% macro delete_restaged_group_calls() -%}
+    {%- if is_incremental() %}
+        delete from {{ this }}
+        where message_id in (
+            select staged.message_id
+            from {{ ref('stg_segment__events') }} as staged
+            where {{ dlt_loads_not_built('raw_segment', this, load_id_column='staged.dlt_load_id') }}
+        )
+    {%- endif %}
+{%- endmacro %}

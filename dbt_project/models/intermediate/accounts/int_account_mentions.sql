@@ -45,8 +45,8 @@ mentions as (
         group_id as account_id,
         'segment_group' as mention_source,
         min(occurred_at) as seen_at
-    from {{ ref('stg_segment__events') }}
-    where event_type = 'group'
+    from {{ ref('int_segment_group_calls') }}
+    where message_id is not null
     group by group_id
 
     union all

@@ -3,7 +3,8 @@
 -- orchestration/lib/experiments.py adds the statistics (SQL engines lack the normal and
 -- chi-square distributions). One row per seeded experiment and variation, variations without
 -- exposures included. A table, rebuilt whole: a new exposure can turn a user into a crossover
--- of any earlier day, and a conversion window reaches events of later days.
+-- of any earlier day, and a conversion window reaches events of later days. It ranks each
+-- user's first views of a day (int_experiment_views, incremental), not every view.
 
 with
 
@@ -19,12 +20,6 @@ variations as (
 
 ),
 
-events as (
-
-    select * from {{ ref('stg_segment__events') }}
-
-),
-
 goal_events as (
 
     -- Identified track events (first copy of each messageId).
@@ -33,22 +28,10 @@ goal_events as (
 
 ),
 
-viewed as (
+views as (
 
-    -- Segment's A/B-testing spec event, sent by an identified user. Ids compare as text (a
-    -- JSON number is its decimal text); an empty string is absent.
-    select
-        message_id,
-        user_id,
-        occurred_at,
-        nullif({{ json_text('properties', 'experiment_id') }}, '') as experiment_id,
-        nullif({{ json_text('properties', 'variation_id') }}, '') as variation_id
-    from events
-    where
-        event_type = 'track'
-        and event_name = 'Experiment Viewed'
-        and user_id is not null
-        and occurred_at is not null
+    -- Each user's first view of a variation on each day (int_experiment_views).
+    select * from {{ ref('int_experiment_views') }}
 
 ),
 
@@ -56,23 +39,24 @@ exposures as (
 
     -- Only exposures whose experiment and variation are both seeded count.
     select
-        viewed.message_id,
-        viewed.user_id,
-        viewed.occurred_at,
+        views.message_id,
+        views.user_id,
+        views.occurred_at,
         variations.experiment_id,
         variations.variation_id
-    from viewed
+    from views
     inner join variations
         on
-            viewed.experiment_id = variations.experiment_id
-            and viewed.variation_id = variations.variation_id
+            views.experiment_id = variations.experiment_id
+            and views.variation_id = variations.variation_id
 
 ),
 
 user_exposures as (
 
     -- A user's exposure is their first event for the experiment (by timestamp, then smallest
-    -- messageId); they cross over when they saw two or more of its variations.
+    -- messageId: the earliest of the days' first views); they cross over when they saw two or
+    -- more of its variations.
     select
         experiment_id,
         user_id,

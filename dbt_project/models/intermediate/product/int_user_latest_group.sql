@@ -8,9 +8,11 @@
 
 with
 
-events as (
+all_group_calls as (
 
-    select * from {{ ref('stg_segment__events') }}
+    -- Every group call (int_segment_group_calls: its rows with a message_id).
+    select * from {{ ref('int_segment_group_calls') }}
+    where message_id is not null
 
 ),
 
@@ -23,10 +25,9 @@ group_calls as (
             partition by user_id
             order by occurred_at desc, received_at desc nulls last, {{ binary_text('message_id') }} desc
         ) as recency_rank
-    from events
+    from all_group_calls
     where
-        event_type = 'group'
-        and user_id is not null
+        user_id is not null
         and group_id is not null
         and occurred_at is not null
 

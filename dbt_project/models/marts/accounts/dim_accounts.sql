@@ -6,9 +6,11 @@ mentions as (
 
 ),
 
-events as (
+group_calls as (
 
-    select * from {{ ref('stg_segment__events') }}
+    -- Every group call (int_segment_group_calls: its rows with a message_id).
+    select * from {{ ref('int_segment_group_calls') }}
+    where message_id is not null
 
 ),
 
@@ -46,10 +48,8 @@ latest_group_call as (
             partition by group_id
             order by occurred_at desc, received_at desc nulls last, {{ binary_text('message_id') }} desc
         ) as recency_rank
-    from events
-    where
-        event_type = 'group'
-        and group_id is not null
+    from group_calls
+    where group_id is not null
 
 ),
 

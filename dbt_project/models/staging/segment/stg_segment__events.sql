@@ -1,7 +1,7 @@
 {{
     config(
         materialized='incremental',
-        incremental_strategy='delete+insert',
+        incremental_strategy='replace_later_loads',
         unique_key='message_id',
         on_schema_change='fail',
         pre_hook="{{ index_on_postgres(['message_id']) }}",
@@ -12,7 +12,9 @@
 -- dlt loads it has not seen yet. The first copy of a messageId must still win across loads:
 -- a new copy is kept only if no kept copy came from an earlier load (the kept copies are
 -- looked up by id and load id only, never read whole), and replaces a kept copy of a later
--- load (delete+insert on message_id; possible only when loads complete out of order).
+-- load (delete+insert on message_id; possible only when loads complete out of order). So the
+-- delete only looks at kept rows of later loads than the new rows' earliest
+-- (replace_later_loads, macros/incremental.sql).
 -- PostgreSQL looks the kept copies up through an index on message_id: right after a load its
 -- statistics expect one new row and it would scan the whole table once per new event (the
 -- hooks also index a table built before the index existed, before its look-up).
