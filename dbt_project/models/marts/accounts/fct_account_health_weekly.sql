@@ -28,9 +28,10 @@ nps_responses as (
 
 ),
 
-account_user_days as (
+trend_weeks as (
 
-    select * from {{ ref('int_account_user_activity_days') }}
+    -- Users active "now" and "then", like for like, per account and week.
+    select * from {{ ref('int_account_trend_weeks') }}
 
 ),
 
@@ -109,51 +110,6 @@ sentiment as (
 
 ),
 
-trend_days as (
-
-    -- Like for like: "this week" is [week start, D] and is compared with the same days 28
-    -- days earlier, [week start - 28, D - 28], so a partial current week never meets a whole
-    -- one. A user-day d counts "now" for its own week and "then" for the week 28 days later
-    -- (4 whole weeks, so d + 28 falls in that week); compared_date (d, or d + 28) must be on
-    -- or before the week's scored day D. An equi-join on the week, so the cost follows the
-    -- user-days, not user-days times scored weeks (docs/metrics.md).
-    select
-        account_id,
-        user_id,
-        {{ week_start('activity_date') }} as week_start,
-        activity_date as compared_date,
-        true as is_now
-    from account_user_days
-
-    union all
-
-    select
-        account_id,
-        user_id,
-        {{ add_days(week_start('activity_date'), 28) }} as week_start,
-        {{ add_days('activity_date', 28) }} as compared_date,
-        false as is_now
-    from account_user_days
-
-),
-
-trend_users as (
-
-    select
-        scored_weeks.account_id,
-        scored_weeks.week_start,
-        count(distinct case when trend_days.is_now then trend_days.user_id end) as active_users_now,
-        count(distinct case when not trend_days.is_now then trend_days.user_id end) as active_users_then
-    from scored_weeks
-    inner join trend_days
-        on
-            scored_weeks.account_id = trend_days.account_id
-            and scored_weeks.week_start = trend_days.week_start
-    where trend_days.compared_date <= scored_weeks.scored_date
-    group by scored_weeks.account_id, scored_weeks.week_start
-
-),
-
 components as (
 
     select
@@ -165,10 +121,10 @@ components as (
         50.0 + 50.0 * greatest(
             least(
                 cast(
-                    coalesce(trend_users.active_users_now, 0) - coalesce(trend_users.active_users_then, 0)
+                    coalesce(trend_weeks.active_users_now, 0) - coalesce(trend_weeks.active_users_then, 0)
                     as double precision
                 )
-                / greatest(coalesce(trend_users.active_users_then, 0), 1),
+                / greatest(coalesce(trend_weeks.active_users_then, 0), 1),
                 1
             ),
             -1
@@ -182,10 +138,10 @@ components as (
         on
             scored_weeks.account_id = sentiment.account_id
             and scored_weeks.week_start = sentiment.week_start
-    left join trend_users
+    left join trend_weeks
         on
-            scored_weeks.account_id = trend_users.account_id
-            and scored_weeks.week_start = trend_users.week_start
+            scored_weeks.account_id = trend_weeks.account_id
+            and scored_weeks.week_start = trend_weeks.week_start
 ),
 
 weight_row as (

@@ -34,11 +34,12 @@ user_weeks as (
 
 cohorts as (
 
-    -- A user's cohort is the Monday week of their first active day.
+    -- A user's cohort is the Monday week of their first active day (from the user-days:
+    -- the distinct user-weeks of all history would cost more than they save).
     select
         user_id,
         min(activity_week) as cohort_week
-    from user_weeks
+    from user_days
     group by user_id
 
 ),

@@ -1,7 +1,17 @@
+{{
+    config(
+        materialized='incremental',
+        incremental_strategy='delete+insert',
+        unique_key='week_start',
+        on_schema_change='fail'
+    )
+}}
+-- depends_on: {{ ref('int_product_reprocess_from') }}
 -- Growth accounting (docs/metrics.md, "Usage depth"): one row per week from the first event's week
--- to the as-of date's week; the current partial week counts as a week. A table, rebuilt whole:
--- a user's state needs their first active day over all history and the previous week, and
--- the mart has one row per week (docs/metrics.md).
+-- to the as-of date's week; the current partial week counts as a week. Incremental: rebuilds
+-- the weeks from the Monday of int_product_reprocess_from's day on. A week's states need the
+-- user-weeks of that week and the one before, and, for the users active then, their first
+-- active week over all history (read for those users only).
 with
 
 bounds as (
@@ -21,25 +31,35 @@ weeks as (
     select cast(week_series.date_ts as date) as week_start
     from bounds
     cross join {{ day_series('bounds.first_event_week', 'bounds.as_of_week', 7, alias='week_series') }}
+    {% if is_incremental() -%}
+        where cast(week_series.date_ts as date) >= {{ week_start(reprocess_from()) }}
+    {%- endif %}
 
 ),
 
 user_weeks as (
 
+    -- From the week before the first rebuilt one: its users decide returning and dormant.
     select distinct
         user_id,
         activity_week
     from user_days
+    {% if is_incremental() -%}
+        where activity_date >= {{ add_days(week_start(reprocess_from()), -7) }}
+    {%- endif %}
 
 ),
 
 first_weeks as (
 
-    -- The week of a user's first active day.
+    -- The week of a user's first active day, over all history.
     select
         user_id,
         min(activity_week) as first_week
-    from user_weeks
+    from user_days
+    {% if is_incremental() -%}
+        where user_id in (select user_weeks.user_id from user_weeks)
+    {%- endif %}
     group by user_id
 
 ),
