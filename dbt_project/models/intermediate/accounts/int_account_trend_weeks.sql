@@ -36,8 +36,8 @@ trend_days as (
 
     -- A user-day d counts "now" for its own week and "then" for the week 28 days later (4
     -- whole weeks, so d + 28 falls in that week); compared_date (d, or d + 28) must be on
-    -- or before the week's D. An equi-join on the week in the mart's terms: the cost follows
-    -- the user-days, not user-days times weeks (docs/metrics.md).
+    -- or before the week's D. Grouped by account and week, so the cost follows the
+    -- user-days, not user-days times weeks (docs/metrics.md).
     select
         account_id,
         user_id,
