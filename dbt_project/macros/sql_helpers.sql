@@ -30,6 +30,12 @@
     cast({{ dbt.date_trunc('month', column) }} as date)
 {%- endmacro %}
 
+{#- A week's scored day D (docs/metrics.md, "fct_account_health_weekly"): its Sunday, or the
+    as-of date for the current week, so a partial week is compared like for like. -#}
+{% macro scored_day(week_start_date, as_of_date) -%}
+    least({{ add_days(week_start_date, 6) }}, {{ as_of_date }})
+{%- endmacro %}
+
 {#- A decimal ratio, null when the denominator is 0 (docs/metrics.md, "Shared rules"). -#}
 {% macro safe_ratio(numerator, denominator) -%}
     cast({{ numerator }} as double precision) / nullif({{ denominator }}, 0)

@@ -70,9 +70,7 @@ final as (
     from trend_days
     cross join bounds
     where
-        trend_days.compared_date <= least(
-            {{ add_days('trend_days.week_start', 6) }}, bounds.as_of_date
-        )
+        trend_days.compared_date <= {{ scored_day('trend_days.week_start', 'bounds.as_of_date') }}
         {% if is_incremental() -%}
             and trend_days.week_start >= {{ week_start(reprocess_from()) }}
         {%- endif %}

@@ -54,9 +54,8 @@ scored_weeks as (
     from seat_utilization
     cross join bounds
     where
-        seat_utilization.activity_date = least(
-            {{ add_days(week_start('seat_utilization.activity_date'), 6) }}, bounds.as_of_date
-        )
+        seat_utilization.activity_date
+        = {{ scored_day(week_start('seat_utilization.activity_date'), 'bounds.as_of_date') }}
 
 ),
 
