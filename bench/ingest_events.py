@@ -28,6 +28,12 @@ does real work), then runs, each in its own child process so that peak memory is
 - `read_json_typed` (only with `--only`): `read_json` with the raw table's fields declared
   (ids and times as text, nested fields as JSON text, as `raw_segment.events` stores them)
   into a fresh DuckDB file: what DuckDB's own reader costs for the raw table's columns.
+- `streaming_insert` (only with `--only`): the loader's parse and checks (`columnar.parse_sql`)
+  as one `INSERT ... SELECT` per ten files (a load's 1M events here) straight into a fresh
+  DuckDB file, a line that is not plain failing its statement (`error()`): no dlt, no Python
+  per batch, no in-load dedup, no per-line path, unknown fields as text. What a loader that
+  parsed and inserted in one streaming DuckDB query could at best cost (docs/architecture.md,
+  the Segment loader).
 
 Prints wall and CPU seconds, rows/s, peak RSS, the wall time of each dlt step of a loader's
 last load (extract, normalize, load) and the ratios to the baseline (by wall and by CPU time:
@@ -66,6 +72,7 @@ RUN_KINDS = (
     "loader_base",
     "parse",
     "read_json_typed",
+    "streaming_insert",
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -264,6 +271,39 @@ def run_parse(folder: Path, work: Path) -> dict[str, Any]:
     return {"rows": rows, "files_left_to_the_per_line_path": line_by_line}
 
 
+def run_streaming_insert(folder: Path, work: Path) -> dict[str, Any]:
+    """The loader's parse SQL inserting straight into a fresh DuckDB file (module doc)."""
+    import duckdb
+
+    sys.path.insert(0, str(ROOT))
+    from ingestion.plausibility import timestamp_bounds
+    from ingestion.segment.columnar import lines_sql, parse_sql
+    from ingestion.segment.settings import DUCKDB_CONFIG, KNOWN_FIELDS
+
+    files = sorted(str(path) for path in folder.rglob("*.gz"))
+    bounds = timestamp_bounds()
+    with duckdb.connect(str(warehouse(work, "streaming_insert")), config=DUCKDB_CONFIG) as con:
+        con.execute("set TimeZone = 'UTC'")
+        # The unknown fields, from the first file's keys (as the loader guesses them).
+        keys = con.execute(
+            f"select distinct unnest(json_keys(line)) from {lines_sql(files[:1])}"
+        ).fetchall()
+        extras = sorted({key for (key,) in keys} - KNOWN_FIELDS)
+        columns = ", ".join(f'x{index}__value as "{key}"' for index, key in enumerate(extras))
+        statement = "create table events as"
+        for start in range(0, len(files), 10):
+            query = parse_sql(lines_sql(files[start : start + 10]), extras, bounds)
+            con.execute(
+                f"{statement} select * exclude (ok, keys_hash, filename, message_id_hash"
+                f"{''.join(f', x{i}__pos, x{i}__kind, x{i}__value' for i in range(len(extras)))})"
+                f"{', ' + columns if columns else ''}, filename as _source_file, "
+                f"uuid()::varchar as _dlt_id, 'load' as _dlt_load_id from ({query}) "
+                f"where case when ok then true else error('not plain: ' || filename) end"
+            )
+            statement = "insert into events by name"
+    return {}
+
+
 def run_staging(folder: Path, work: Path) -> dict[str, Any]:
     """`dbt run -s stg_segment__events` on the loader's warehouse: model time and start-up."""
     del folder  # the loader's warehouse is the input
@@ -302,7 +342,7 @@ def count_rows(kind: str, work: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
     read_json = kind in ("baseline", "read_json_typed")
-    table = "events" if read_json else "raw_segment.events"
+    table = "events" if read_json or kind == "streaming_insert" else "raw_segment.events"
     table = "staging.stg_segment__events" if kind == "staging" else table
     distinct = "count(distinct messageId)" if read_json else "count(distinct message_id)"
     with duckdb.connect(str(path), read_only=True) as con:
@@ -374,7 +414,8 @@ def _print_round(runs: dict[str, dict[str, Any]]) -> None:
     baseline = runs.get("baseline")
     if not baseline or not baseline["seconds"] or not baseline["cpu_seconds"]:
         return
-    for kind in ("loader", "loader_base", "loader_merge", "parse", "read_json_typed"):
+    others = ("parse", "read_json_typed", "streaming_insert")
+    for kind in ("loader", "loader_base", "loader_merge", *others):
         if kind in runs:
             wall = runs[kind]["seconds"] / baseline["seconds"]
             cpu = runs[kind]["cpu_seconds"] / baseline["cpu_seconds"]
@@ -419,6 +460,7 @@ def main(argv: list[str] | None = None) -> int:
             "loader_base": partial(run_loader, base=args.base),
             "parse": run_parse,
             "read_json_typed": run_read_json_typed,
+            "streaming_insert": run_streaming_insert,
         }
         runner = runners.get(args.child, partial(run_loader, merge=True))
         result = runner(args.folder, args.work)

@@ -183,12 +183,7 @@ class ColumnarParser:
         # unknown field not extracted, the query runs again with the files' own fields. A
         # repeated key sends its file line by line (`json_extract` keeps its first copy,
         # orjson the last), and so does a line that is not plain (`ok`).
-        files = ", ".join(_quote(path) for path in paths)
-        lines = (
-            f"read_csv([{files}], columns = {{'line': 'VARCHAR'}}, delim = {_quote(chr(1))}, "
-            f"quote = '', escape = '', header = false, auto_detect = false, "
-            f"compression = 'auto_detect', filename = true)"
-        )
+        lines = lines_sql(paths)
         if not self._key_lists:  # nothing to guess from: the files' own fields first
             self._key_lists.update(self._file_key_lists(lines))
         if self._extra_keys is None:
@@ -237,68 +232,81 @@ class ColumnarParser:
         return {int(value): list(keys) for value, keys in rows}
 
     def _query(self, lines: str, extra_keys: list[str], bounds: Bounds) -> pa.Table:
-        """Each line's fields beside the checks on the line (`ok`) and its keys (`keys_hash`).
+        return self._con.sql(parse_sql(lines, extra_keys, bounds)).to_arrow_table()
 
-        `json_extract` with a list of paths parses a line once into the fields asked for (and
-        `context.groupId`); ids and timestamps come as JSON text (a string is then its quoted
-        text: the line has no backslash), the other fields as JSON text re-written by yyjson,
-        which drops what the parser smooths over (trailing commas, whitespace): those are
-        looked for on the raw line.
+
+def lines_sql(paths: list[str]) -> str:
+    """SQL for the raw lines of the files at `paths` (DuckDB paths), each with its `filename`."""
+    files = ", ".join(_quote(path) for path in paths)
+    return (
+        f"read_csv([{files}], columns = {{'line': 'VARCHAR'}}, delim = {_quote(chr(1))}, "
+        f"quote = '', escape = '', header = false, auto_detect = false, "
+        f"compression = 'auto_detect', filename = true)"
+    )
+
+
+def parse_sql(lines: str, extra_keys: list[str], bounds: Bounds) -> str:
+    """SQL: each line's fields beside the checks on the line (`ok`) and its keys (`keys_hash`).
+
+    `lines` is `lines_sql` of the files; `extra_keys` the unknown top-level fields to extract.
+    `json_extract` with a list of paths parses a line once into the fields asked for (and
+    `context.groupId`); ids and timestamps come as JSON text (a string is then its quoted
+    text: the line has no backslash), the other fields as JSON text re-written by yyjson,
+    which drops what the parser smooths over (trailing commas, whitespace): those are
+    looked for on the raw line.
+    """
+    fields = [*TEXT_FIELDS, *TIMESTAMP_FIELDS, *JSON_FIELDS, *extra_keys]
+    if len({key.lower() for key in fields}) < len(fields):  # rare: left to the per-line path
+        raise duckdb.InvalidInputException("field names differ only by case")
+    aliases = {key: f"f{index}" for index, key in enumerate(fields)}
+    # JSON pointers (any key can be written as one); a JSON null is an absent value.
+    paths = ", ".join(_quote(_pointer(key)) for key in fields)
+    unpack = ", ".join(
+        f"nullif(parsed[{index + 1}], 'null')::varchar as "
+        f"{'j' if key in _STRING_VALUED else ''}{aliases[key]}"
+        for index, key in enumerate(fields)
+    )
+    group = f"parsed[{len(fields) + 1}]::varchar as context_group"
+    strings = "".join(
+        f"case when starts_with(j{alias}, '\"') then substr(j{alias}, 2, length(j{alias}) - 2) "
+        f"end as {alias}, "
+        for key, alias in aliases.items()
+        if key in _STRING_VALUED
+    )
+    # A string field holding another JSON value (a number, an object) is unusual.
+    string_checks = " and ".join(
+        f"(j{alias} is null or starts_with(j{alias}, '\"'))"
+        for key, alias in aliases.items()
+        if key in _STRING_VALUED
+    )
+    positions = "".join(
+        f"list_position(keys, {_quote(key)}) as x{index}__pos, "
+        for index, key in enumerate(extra_keys)
+    )
+    outputs = _typed_columns(aliases, extra_keys, bounds)
+    precomputed = _PRECOMPUTED.format(**{key: aliases[key] for key in TIMESTAMP_FIELDS})
+    return f"""
+        with raw as (
+            select filename, line, json_keys(line) as keys,
+                json_extract(line, [{paths}, '/context/groupId']) as parsed
+            from {lines}
+            where {_NOT_BLANK}
+        ),
+        unpacked as (
+            select filename, line, keys, {unpack}, {group} from raw
+        ),
+        fields as (
+            select *, {strings} {positions} {precomputed}
+                hash(keys) as keys_hash,
+                {string_checks}
+                and not contains(line, '\\')
+                and not contains(line, chr(127))
+                and not {_UNUSUAL_LINE}
+                as plain
+            from unpacked
+        )
+        select {", ".join(outputs)}, keys_hash, filename from fields
         """
-        fields = [*TEXT_FIELDS, *TIMESTAMP_FIELDS, *JSON_FIELDS, *extra_keys]
-        if len({key.lower() for key in fields}) < len(fields):  # rare: left to the per-line path
-            raise duckdb.InvalidInputException("field names differ only by case")
-        aliases = {key: f"f{index}" for index, key in enumerate(fields)}
-        # JSON pointers (any key can be written as one); a JSON null is an absent value.
-        paths = ", ".join(_quote(_pointer(key)) for key in fields)
-        unpack = ", ".join(
-            f"nullif(parsed[{index + 1}], 'null')::varchar as "
-            f"{'j' if key in _STRING_VALUED else ''}{aliases[key]}"
-            for index, key in enumerate(fields)
-        )
-        group = f"parsed[{len(fields) + 1}]::varchar as context_group"
-        strings = "".join(
-            f"case when starts_with(j{alias}, '\"') then substr(j{alias}, 2, length(j{alias}) - 2) "
-            f"end as {alias}, "
-            for key, alias in aliases.items()
-            if key in _STRING_VALUED
-        )
-        # A string field holding another JSON value (a number, an object) is unusual.
-        string_checks = " and ".join(
-            f"(j{alias} is null or starts_with(j{alias}, '\"'))"
-            for key, alias in aliases.items()
-            if key in _STRING_VALUED
-        )
-        positions = "".join(
-            f"list_position(keys, {_quote(key)}) as x{index}__pos, "
-            for index, key in enumerate(extra_keys)
-        )
-        outputs = _typed_columns(aliases, extra_keys, bounds)
-        precomputed = _PRECOMPUTED.format(**{key: aliases[key] for key in TIMESTAMP_FIELDS})
-        return self._con.sql(
-            f"""
-            with raw as (
-                select filename, line, json_keys(line) as keys,
-                    json_extract(line, [{paths}, '/context/groupId']) as parsed
-                from {lines}
-                where {_NOT_BLANK}
-            ),
-            unpacked as (
-                select filename, line, keys, {unpack}, {group} from raw
-            ),
-            fields as (
-                select *, {strings} {positions} {precomputed}
-                    hash(keys) as keys_hash,
-                    {string_checks}
-                    and not contains(line, '\\')
-                    and not contains(line, chr(127))
-                    and not {_UNUSUAL_LINE}
-                    as plain
-                from unpacked
-            )
-            select {", ".join(outputs)}, keys_hash, filename from fields
-            """
-        ).to_arrow_table()
 
 
 def _extras(key_lists: Iterable[list[str] | None]) -> list[str]:
