@@ -11,15 +11,19 @@ Generates N Segment Spec track/page messages as gzip JSON Lines (100k lines a fi
 `--lines-per-file`; 1% of messages re-delivered in a later file, so the loader's deduplication
 does real work), then runs, each in its own child process so that peak memory is that run's alone:
 
-- `loader`: `ingestion.segment.load()` into a fresh DuckDB file (dlt extract, normalize, load;
-  a copy re-delivered inside one load is skipped there, and a crashed load is never read);
+- `loader`: `ingestion.segment.load()` into a fresh DuckDB file (the warehouse inserting the
+  files itself under dlt's load id, `ingestion/segment/streaming.py`; a crashed load is never
+  read, and every copy of a message is kept);
+- `loader_dlt` (only with `--only`): the same with `SOURCES__SEGMENT__STREAM_INSERTS=false`,
+  every file through dlt's extract, normalize and load (the path of PostgreSQL and Spark; a
+  copy re-delivered inside one load is skipped there);
 - `staging`: `dbt run -s stg_segment__events` on the loader's warehouse, the first-copy rule on
   messageId over that load (`raw_segment.events` is an append-only log of loads: re-delivered
-  copies of later loads are counted once there). dbt's start-up is reported apart from the
+  copies are counted once there). dbt's start-up is reported apart from the
   model's own time (`run_results.json`); `loader+dedup` is the loader plus the model's time;
 - `baseline`: `create table events as select * from read_json(...)` in a fresh DuckDB file;
 - `loader_merge` (only with `--only`): the loader as it was before issue #16, dlt's
-  insert-only merge on messageId, for a before/after in one run;
+  insert-only merge on messageId (through dlt's extract), for a before/after in one run;
 - `loader_base` (with `--base PATH`): the loader of another copy of the project (e.g.
   `git archive HEAD ingestion | tar -x -C PATH`), for a before/after of code in one run;
 - `parse` (only with `--only`): the loader's columnar parse alone (`columnar.Prefetcher` over
@@ -70,6 +74,7 @@ RUN_KINDS = (
     "staging",
     "loader_merge",
     "loader_base",
+    "loader_dlt",
     "parse",
     "read_json_typed",
     "streaming_insert",
@@ -183,10 +188,17 @@ def warehouse(work: Path, kind: str) -> Path:
 
 
 def run_loader(
-    folder: Path, work: Path, merge: bool = False, base: Path | None = None
+    folder: Path,
+    work: Path,
+    merge: bool = False,
+    base: Path | None = None,
+    through_dlt: bool = False,
 ) -> dict[str, Any]:
     name = "loader_merge" if merge else "loader_base" if base else "loader"
+    name = "loader_dlt" if through_dlt else name
     os.environ["WAREHOUSE_PATH"] = str(warehouse(work, name))
+    if merge or through_dlt:  # dlt's merge applies to rows that go through dlt
+        os.environ["SOURCES__SEGMENT__STREAM_INSERTS"] = "false"
     os.environ.setdefault("RUNTIME__LOG_LEVEL", "ERROR")
     # As in a run (`orchestration.lib.startup`): dlt's usage reports off, a thread less
     os.environ.setdefault("RUNTIME__DLTHUB_TELEMETRY", "false")
@@ -415,7 +427,7 @@ def _print_round(runs: dict[str, dict[str, Any]]) -> None:
     if not baseline or not baseline["seconds"] or not baseline["cpu_seconds"]:
         return
     others = ("parse", "read_json_typed", "streaming_insert")
-    for kind in ("loader", "loader_base", "loader_merge", *others):
+    for kind in ("loader", "loader_base", "loader_dlt", "loader_merge", *others):
         if kind in runs:
             wall = runs[kind]["seconds"] / baseline["seconds"]
             cpu = runs[kind]["cpu_seconds"] / baseline["cpu_seconds"]
@@ -458,6 +470,7 @@ def main(argv: list[str] | None = None) -> int:
             "baseline": run_baseline,
             "staging": run_staging,
             "loader_base": partial(run_loader, base=args.base),
+            "loader_dlt": partial(run_loader, through_dlt=True),
             "parse": run_parse,
             "read_json_typed": run_read_json_typed,
             "streaming_insert": run_streaming_insert,

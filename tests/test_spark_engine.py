@@ -94,8 +94,12 @@ def test_raw_tables_land_as_parquet_and_read_like_dlts_merge(
         ).fetchall()
         assert len(tables) >= 10
         for schema, table in tables:
-            expected = on_duckdb.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
-            got = on_files.execute(f'select count(*) from "{schema}"."{table}"').fetchone()
+            # Events: the DuckDB warehouse inserts the files itself and keeps a copy delivered
+            # again in another file of the same load, which dlt's extract drops: the messages
+            # are the same.
+            rows = "count(distinct message_id)" if table == "events" else "count(*)"
+            expected = on_duckdb.execute(f'select {rows} from "{schema}"."{table}"').fetchone()
+            got = on_files.execute(f'select {rows} from "{schema}"."{table}"').fetchone()
             assert got == expected, f"{schema}.{table}"
 
 

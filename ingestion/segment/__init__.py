@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import itertools
 import os
 from collections.abc import Iterator
 from typing import Any
@@ -15,11 +16,11 @@ from dlt.common.pipeline import LoadInfo
 from dlt.common.schema.typing import C_DLT_ID, C_DLT_LOAD_ID
 from dlt.common.schema.utils import dlt_id_column
 
-from ingestion.files import list_new_files
+from ingestion.files import UNREADABLE_MTIME, list_new_files
 from ingestion.pipeline import make_pipeline, run_counted
 from ingestion.plausibility import timestamp_bounds
 from ingestion.rejects import mark_reject
-from ingestion.segment.columnar import Prefetcher
+from ingestion.segment.columnar import ColumnarParser, Prefetcher
 from ingestion.segment.helpers import (
     READ_ERRORS,
     EventBatch,
@@ -37,10 +38,19 @@ from ingestion.segment.settings import (
     PARQUET_COMPRESSION,
     PENDING_FILES_KEY,
     PIPELINE_NAME,
+    SAMPLE_LINES,
     SOURCE_NAME,
+    STREAM_GROUP_BYTES,
     TABLE_NAME,
 )
-from ingestion.settings import require_setting
+from ingestion.segment.streaming import (
+    Failed,
+    Inserted,
+    Refused,
+    WarehouseInserter,
+    local_path,
+)
+from ingestion.settings import require_setting, warehouse_engine, warehouse_path
 
 __all__ = ["DATASET_NAME", "PIPELINE_NAME", "load", "segment_events"]
 
@@ -51,12 +61,16 @@ def segment_events(
     batch_rows: int = BATCH_ROWS,
     max_rows_per_load: int | None = None,
     enabled: bool = True,
+    stream_inserts: bool = True,
 ) -> Any:
-    """Every Segment message under `bucket_url`, each file read once, each messageId once.
+    """Every Segment message under `bucket_url`, each file read once.
 
     With `max_rows_per_load`, one run reads whole files until that many rows are taken and
     leaves the rest for the next run (see `load`), which bounds the memory of one load. With
-    `enabled=False` (SOURCES__SEGMENT__ENABLED=false) only the empty table is created.
+    `enabled=False` (SOURCES__SEGMENT__ENABLED=false) only the empty table is created. On
+    DuckDB the warehouse inserts the files itself (`streaming.py`);
+    `stream_inserts=False` (SOURCES__SEGMENT__STREAM_INSERTS=false) sends every file through
+    dlt's extract, as on PostgreSQL and Spark.
     """
     if not enabled:
         return events(None, batch_rows, max_rows_per_load)
@@ -68,7 +82,7 @@ def segment_events(
     # The batches carry their `_dlt_id` already (`_with_row_ids`): dlt's normalize step then
     # takes the extracted parquet as it is instead of reading and rewriting every row.
     dlt.config[f"{PIPELINE_NAME}.normalize.parquet_normalizer.add_dlt_id"] = False
-    return events(url, batch_rows, max_rows_per_load)
+    return events(url, batch_rows, max_rows_per_load, stream_inserts)
 
 
 @dlt.resource(
@@ -81,17 +95,22 @@ def segment_events(
     columns={"_dlt_id": dlt_id_column()},  # made by `_with_row_ids`, hinted as dlt hints it
 )
 def events(
-    bucket_url: str | None, batch_rows: int = BATCH_ROWS, max_rows_per_load: int | None = None
+    bucket_url: str | None,
+    batch_rows: int = BATCH_ROWS,
+    max_rows_per_load: int | None = None,
+    stream_inserts: bool = True,
 ) -> Iterator[Any]:
     """Read new or replaced files only; the per-file cursor lives in the resource state.
 
-    Inside one load each messageId is taken once (its first copy in file order; a set bounded
-    by `max_rows_per_load`), so a file sent twice in one backlog adds no rows. A copy that
-    arrives in a later load is appended: `stg_segment__events` counts it once (docs/metrics.md,
-    "Re-delivered records"). The cursor for a file is recorded once its rows are taken: dlt
-    commits state with the load, so a crash re-reads the file; the rows a crashed load left
-    have no `_dlt_loads` record and staging never reads them. Small files' batches are yielded
-    together (`_joined`).
+    On DuckDB with a local folder (`stream_inserts`), the warehouse inserts groups of whole
+    files itself under the load's id (`_streamed`, `streaming.py`), and a message delivered
+    twice is stored twice: `stg_segment__events` counts it once (docs/metrics.md,
+    "Re-delivered records"). Otherwise the files go through dlt's extract, and inside one
+    load each messageId is taken once (its first copy in file order; a set bounded by
+    `max_rows_per_load`); a copy that arrives in a later load is appended. The cursor for a
+    file is recorded once its rows are taken: dlt commits state with the load, so a crash
+    re-reads the file; the rows a crashed load left have no `_dlt_loads` record and staging
+    never reads them. Small files' batches are yielded together (`_joined`).
 
     A file that cannot be opened (dangling symlink, symlink loop, no permission) is set aside
     whole with its path and reason, and recorded: it is read again once it changes. Event times
@@ -99,13 +118,18 @@ def events(
     """
     state = dlt.current.resource_state()
     seen: dict[str, str] = state.setdefault("files", {})
-    seen_ids = SeenIds()
     column_types = _column_types()
+    pending = list_new_files(bucket_url, EVENT_FILE_SUFFIXES, seen) if bucket_url else []
+    bounds = timestamp_bounds()
+    if stream_inserts and pending and _streamable(pending[0][0]):
+        yield from _streamed(
+            pending, seen, state, column_types, bounds, batch_rows, max_rows_per_load
+        )
+        return
     if not column_types:  # no table yet (empty bucket, source not used): create it empty
         yield _with_row_ids(EventBatch().to_arrow())
-    pending = list_new_files(bucket_url, EVENT_FILE_SUFFIXES, seen) if bucket_url else []
+    seen_ids = SeenIds()
     taken = 0
-    bounds = timestamp_bounds()
     parser = Prefetcher([(file_url, fs_client) for file_url, _, fs_client in pending], bounds)
     held: list[pa.Table] = []  # parsed files' batches, yielded together once they are large
     try:
@@ -126,30 +150,212 @@ def events(
                 seen[file_url] = mtime  # committed with the load, as the rows held
                 continue
             yield from _joined(held)
-            compression = "gzip" if file_url.endswith(".gz") else None
-            try:
-                handle = fsspec.open(file_url, "rb", compression=compression).open()
-            except READ_ERRORS as exc:
-                taken += 1
-                yield mark_reject(file_reject(file_url, exc))
-                seen[file_url] = mtime
-                continue
-            with handle:
-                lines = read_lines(
-                    iter(handle), file_url, batch_rows, seen_ids, column_types, bounds
-                )
-                for item in lines:
-                    if isinstance(item, pa.Table):
-                        taken += item.num_rows
-                        yield _with_row_ids(item)
-                    else:
-                        taken += 1
-                        yield mark_reject(item)
+            for item in _lines_of(file_url, batch_rows, seen_ids, column_types, bounds):
+                taken += item.num_rows if isinstance(item, pa.Table) else 1
+                yield item
             seen[file_url] = mtime
         yield from _joined(held)
         state[PENDING_FILES_KEY] = 0
     finally:
         parser.close()
+
+
+def _streamed(
+    pending: list[tuple[str, str, Any]],
+    seen: dict[str, str],
+    state: dict[str, Any],
+    column_types: dict[str, str],
+    bounds: tuple[Any, Any],
+    batch_rows: int,
+    max_rows_per_load: int | None,
+) -> Iterator[Any]:
+    """`events` on DuckDB: groups of whole files inserted by the warehouse (`streaming`).
+
+    A file the warehouse's statement cannot take (a line the fast path cannot vouch for, a
+    new unknown field, two different copies of a messageId) is read the usual way: parsed whole in
+    C, else line by line; its batches go through dlt and make the columns the next statements
+    need.
+    """
+    key_lists: dict[int, list[str]] = {}
+    # Among the files read the usual way a copy is taken once (its first line in a file);
+    # an inserted file's copies all stay, for staging's rule.
+    seen_ids = SeenIds()
+    load_id = dlt.current.load_package_state()["load_id"]
+    inserter = WarehouseInserter(warehouse_path(), load_id, bounds, key_lists)
+    parser = ColumnarParser(key_lists=key_lists)
+    taken = 0
+    position = 0
+    sampled: tuple[int, str] | None = None  # (position, file) whose first lines gave columns
+    learned = -1  # the position whose group's lists of keys were last read
+    alone_until = 0  # files before this position are tried one statement each
+    usual: set[str] = set()  # files to read the usual way, not in a statement
+    try:
+        # The table's columns (made here if there is no table yet, as dlt would make them);
+        # through dlt, the resource's hints reach the table even when every file is inserted.
+        empty = _with_row_ids(EventBatch().to_arrow())
+        inserter.ensure_columns(empty.schema)
+        yield empty
+        while position < len(pending):
+            if max_rows_per_load is not None and taken >= max_rows_per_load:
+                state[PENDING_FILES_KEY] = len(pending) - position
+                return
+            remaining = None if max_rows_per_load is None else max_rows_per_load - taken
+            first = local_path(pending[position][0])
+            if remaining is not None and not inserter.rows_per_byte and first is not None:
+                inserter.learn([first])  # how many of the next files the budget takes
+            group = _stream_group(pending, position, remaining, inserter.rows_per_byte, usual)
+            if position < alone_until:
+                group = group[:1]
+            outcome = inserter.insert(group, column_types) if group else Refused(None)
+            if isinstance(outcome, Inserted):
+                taken += outcome.rows
+                _STREAMED_ROWS[load_id] = _STREAMED_ROWS.get(load_id, 0) + outcome.rows
+                usual.update(outcome.left)
+                # the group's files in, then those taken back out, read next the usual way
+                files = pending[position : position + len(group)]
+                files.sort(key=lambda entry: entry[0] in outcome.left)
+                pending[position : position + len(group)] = files
+                for file_url, mtime, _ in files:
+                    if file_url not in outcome.left:
+                        seen[file_url] = mtime
+                        position += 1
+                continue
+            target = None  # the file to read the usual way (None: the one at `position`)
+            if isinstance(outcome, Refused) and group:
+                target = outcome.file_url or group[0][0]
+                if sampled != (position, target):  # the columns its first lines need
+                    sampled = (position, target)
+                    yield from _sample_columns(target, inserter, column_types, bounds)
+                    continue
+                # a field past its first lines: that file the usual way
+            elif isinstance(outcome, Failed) and outcome.keys and learned != position:
+                learned = position  # lists of keys not seen yet: read the group's, again
+                inserter.learn([path for _, path in group])
+                continue
+            elif isinstance(outcome, Failed) and outcome.file_url is None and len(group) > 1:
+                alone_until = position + len(group)  # which file is unknown: each alone
+                continue
+            elif isinstance(outcome, Failed):
+                target = outcome.file_url  # that file the usual way, then the others again
+            if target is not None:
+                found = next(i for i, entry in enumerate(pending) if entry[0] == target)
+                pending.insert(position, pending.pop(found))
+            file_url, mtime, fs_client = pending[position]
+            parsed = parser.parse(file_url, fs_client, bounds)
+            items: Iterator[Any] = (
+                (
+                    _with_row_ids(table)
+                    for table in read_parsed(parsed, file_url, batch_rows, seen_ids, column_types)
+                )
+                if parsed is not None
+                else _lines_of(file_url, batch_rows, seen_ids, column_types, bounds)
+            )
+            for item in items:
+                if isinstance(item, pa.Table):
+                    inserter.ensure_columns(item.schema)
+                    taken += item.num_rows
+                else:
+                    taken += 1
+                yield item
+            seen[file_url] = mtime
+            position += 1
+        state[PENDING_FILES_KEY] = 0
+    finally:
+        parser.close()
+        inserter.close()
+
+
+def _streamable(file_url: str) -> bool:
+    """Whether the warehouse can read the bucket's files itself: DuckDB, a local folder."""
+    return warehouse_engine() == "duckdb" and local_path(file_url) is not None
+
+
+# Rows the warehouse inserted in a load, by load id: dlt's own counts never see them (`load`).
+_STREAMED_ROWS: dict[str, int] = {}
+
+
+def _stream_group(
+    pending: list[tuple[str, str, Any]],
+    position: int,
+    remaining: int | None,
+    rows_per_byte: float,
+    usual: set[str],
+) -> list[tuple[str, str]]:
+    """Local files from `position` on for one statement, as (url, path).
+
+    [] if the first is not one, or is in `usual` (the files to read the usual way). Whole
+    files up to `STREAM_GROUP_BYTES` as stored, and no more than the load's remaining rows
+    are expected to fill (by the rows per byte of the last group; one file while that
+    is not known).
+    """
+    group: list[tuple[str, str]] = []
+    stored = 0
+    for file_url, mtime, _ in pending[position:]:
+        path = local_path(file_url)
+        if path is None or mtime.startswith(UNREADABLE_MTIME) or file_url in usual:
+            break
+        try:
+            size = os.path.getsize(path)
+        except OSError:
+            break
+        if group and stored + size > STREAM_GROUP_BYTES:
+            break
+        if group and remaining is not None and stored * rows_per_byte >= remaining:
+            break
+        if group and remaining is not None and not rows_per_byte:
+            break
+        group.append((file_url, path))
+        stored += size
+    return group
+
+
+def _sample_columns(
+    file_url: str,
+    inserter: WarehouseInserter,
+    column_types: dict[str, str],
+    bounds: tuple[Any, Any],
+) -> Iterator[pa.Table]:
+    """An empty batch with the columns the first lines of a file need.
+
+    Typed as the usual path types them (`column_types` learns them): the warehouse's
+    statement can then fill them, and fails, naming the file, where a later value disagrees
+    with its column's type.
+    """
+    compression = "gzip" if file_url.endswith(".gz") else None
+    try:
+        with fsspec.open(file_url, "rb", compression=compression) as handle:
+            lines = itertools.islice(iter(handle), SAMPLE_LINES)
+            items = list(read_lines(lines, file_url, SAMPLE_LINES, set(), column_types, bounds))
+    except READ_ERRORS:
+        return  # the statement fails on it and the file is read the usual way
+    tables = [item for item in items if isinstance(item, pa.Table)]
+    if tables:
+        empty = _with_row_ids(pa.concat_tables(tables, promote_options="default").slice(0, 0))
+        inserter.ensure_columns(empty.schema)
+        yield empty
+
+
+def _lines_of(
+    file_url: str,
+    batch_rows: int,
+    seen_ids: SeenIds,
+    column_types: dict[str, str],
+    bounds: tuple[Any, Any],
+) -> Iterator[Any]:
+    """The per-line path of one file: its batches (with row ids) and its bad lines set aside.
+
+    A file that cannot be opened (dangling symlink, symlink loop, no permission) is set aside
+    whole with its path and reason.
+    """
+    compression = "gzip" if file_url.endswith(".gz") else None
+    try:
+        handle = fsspec.open(file_url, "rb", compression=compression).open()
+    except READ_ERRORS as exc:
+        yield mark_reject(file_reject(file_url, exc))
+        return
+    with handle:
+        for item in read_lines(iter(handle), file_url, batch_rows, seen_ids, column_types, bounds):
+            yield _with_row_ids(item) if isinstance(item, pa.Table) else mark_reject(item)
 
 
 def _joined(held: list[pa.Table]) -> Iterator[pa.Table]:
@@ -245,6 +451,10 @@ def load(
     pipeline = make_pipeline(PIPELINE_NAME, DATASET_NAME, dict(DUCKDB_CONFIG))
     while True:
         info = run_counted(pipeline, segment_events(**kwargs), row_counts)
+        for load_id in info.loads_ids:
+            streamed = _STREAMED_ROWS.pop(load_id, 0)
+            if row_counts is not None and streamed:
+                row_counts[TABLE_NAME] = row_counts.get(TABLE_NAME, 0) + streamed
         if not _pending_files(pipeline):
             return info
 

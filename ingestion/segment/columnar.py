@@ -185,20 +185,20 @@ class ColumnarParser:
         # orjson the last), and so does a line that is not plain (`ok`).
         lines = lines_sql(paths)
         if not self._key_lists:  # nothing to guess from: the files' own fields first
-            self._key_lists.update(self._file_key_lists(lines))
+            self._key_lists.update(file_key_lists(self._con, lines))
         if self._extra_keys is None:
-            self._extra_keys = _extras(list(self._key_lists.values()))
+            self._extra_keys = unknown_fields(list(self._key_lists.values()))
         extra_keys = self._extra_keys
         result = self._query(lines, extra_keys, bounds)
         hashes = pc.unique(result["keys_hash"]).to_pylist()
         if not set(hashes) <= self._key_lists.keys():
-            self._key_lists.update(self._file_key_lists(lines))
+            self._key_lists.update(file_key_lists(self._con, lines))
         unusable = {  # lists of keys we cannot vouch for: a repeated key, or one never read
             value
             for value in hashes
             if (keys := self._key_lists.get(value)) is None or len(set(keys)) < len(keys)
         }
-        extras = _extras(self._key_lists[value] for value in hashes if value not in unusable)
+        extras = unknown_fields(self._key_lists[value] for value in hashes if value not in unusable)
         if not set(extras) <= set(extra_keys):
             extra_keys = self._extra_keys = extras
             result = self._query(lines, extra_keys, bounds)
@@ -222,14 +222,6 @@ class ColumnarParser:
                 parsed[name] = ParsedFile(table.slice(start, end - start), extra_keys)
             start = end
         return parsed
-
-    def _file_key_lists(self, lines: str) -> dict[int, list[str]]:
-        """Each distinct list of top-level keys in the files, by its hash."""
-        rows = self._con.execute(
-            f"select distinct hash(keys), keys from (select json_keys(line) as keys "
-            f"from {lines} where {_NOT_BLANK})"
-        ).fetchall()
-        return {int(value): list(keys) for value, keys in rows}
 
     def _query(self, lines: str, extra_keys: list[str], bounds: Bounds) -> pa.Table:
         return self._con.sql(parse_sql(lines, extra_keys, bounds)).to_arrow_table()
@@ -287,10 +279,10 @@ def parse_sql(lines: str, extra_keys: list[str], bounds: Bounds) -> str:
     precomputed = _PRECOMPUTED.format(**{key: aliases[key] for key in TIMESTAMP_FIELDS})
     return f"""
         with raw as (
-            select filename, line, json_keys(line) as keys,
-                json_extract(line, [{paths}, '/context/groupId']) as parsed
+            select filename, line, try(json_keys(line)) as keys,
+                try(json_extract(line, [{paths}, '/context/groupId'])) as parsed
             from {lines}
-            where {_NOT_BLANK}
+            where {NOT_BLANK}
         ),
         unpacked as (
             select filename, line, keys, {unpack}, {group} from raw
@@ -309,14 +301,23 @@ def parse_sql(lines: str, extra_keys: list[str], bounds: Bounds) -> str:
         """
 
 
-def _extras(key_lists: Iterable[list[str] | None]) -> list[str]:
+def file_key_lists(con: duckdb.DuckDBPyConnection, lines: str) -> dict[int, list[str]]:
+    """Each distinct list of top-level keys in `lines` (`lines_sql`), by its hash."""
+    rows = con.execute(
+        f"select distinct hash(keys), keys from (select try(json_keys(line)) as keys "
+        f"from {lines} where {NOT_BLANK}) where keys is not null"
+    ).fetchall()
+    return {int(value): list(keys) for value, keys in rows}
+
+
+def unknown_fields(key_lists: Iterable[list[str] | None]) -> list[str]:
     """The unknown top-level fields in these lists of keys, sorted."""
     return sorted({key for keys in key_lists if keys for key in keys} - KNOWN_FIELDS)
 
 
 # A line of spaces is skipped, as in the per-line path (`trim` copies the line: only for those;
 # a `case` evaluates its branch only for the rows that reach it, where `or` evaluates both).
-_NOT_BLANK = (
+NOT_BLANK = (
     "line is not null and case when ascii(line) <> 32 then true else trim(line, ' ') <> '' end"
 )
 _PRECOMPUTED = (

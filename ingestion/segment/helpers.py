@@ -41,7 +41,7 @@ _COLUMN_ORDER = [
     "context",
 ]
 _TS_TYPE = pa.timestamp("us", tz="UTC")
-_RESERVED = frozenset(_COLUMN_ORDER) | {"_source_file", "_dlt_load_id", "_dlt_id"}
+RESERVED_COLUMNS = frozenset(_COLUMN_ORDER) | {"_source_file", "_dlt_load_id", "_dlt_id"}
 _FRACTION = re.compile(r"(\.\d{1,6})\d*")
 # What a file's read can fail with midway: a truncated or corrupt gzip, a vanished file.
 READ_ERRORS = (OSError, EOFError, zlib.error)
@@ -345,8 +345,10 @@ class EventBatch:
             kind = _TS_TYPE if column in TIMESTAMP_FIELDS.values() else pa.string()
             arrays[column] = pa.array(values, type=kind)
         for key, values in self.extras.items():
-            column = _extra_column(key)
-            while column in arrays or column in _RESERVED:  # `user_id` beside `userId`: keep both
+            column = extra_column(key)
+            while (
+                column in arrays or column in RESERVED_COLUMNS
+            ):  # `user_id` beside `userId`: keep both
                 column += "_extra"
             for name, array in _extra_arrays(column, values, types).items():
                 arrays[name] = array
@@ -354,7 +356,7 @@ class EventBatch:
         return pa.table(arrays)
 
 
-def _extra_column(key: str) -> str:
+def extra_column(key: str) -> str:
     """Snake-case a vendor field name the way dlt's naming convention would."""
     snake = re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", key).lower()
     return re.sub(r"[^a-z0-9_]+", "_", snake).strip("_") or "field"
@@ -564,8 +566,8 @@ def _columnar_batch(
         if row >= 0:
             firsts.append((row, positions[row].as_py(), index, key))
     for _, _, index, key in sorted(firsts):
-        column = _extra_column(key)
-        while column in arrays or column in _RESERVED:
+        column = extra_column(key)
+        while column in arrays or column in RESERVED_COLUMNS:
             column += "_extra"
         prefix = f"x{index}__"
         for name, array in _columnar_extra(column, rows, prefix, types).items():

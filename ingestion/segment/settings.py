@@ -15,6 +15,13 @@ COLUMNAR_MAX_FILE_BYTES = 16 * 1024 * 1024
 # costs about as much as 4,000 lines before it reads one, which a backlog of many small files
 # (a sender writing a file a minute) would pay for each.
 COLUMNAR_GROUP_BYTES = 4 * 1024 * 1024
+# On DuckDB, consecutive files are inserted by the warehouse in one statement, up to this many
+# bytes as stored (`streaming.py`): DuckDB reads a gzip file on one thread, so one statement
+# over several files keeps the cores busy (1M events in ten files: 5.5 s in one statement, 6.0
+# in statements of five files, 6.9 of two).
+STREAM_GROUP_BYTES = 128 * 1024 * 1024
+# The lines of a file read first to learn the columns of unknown fields it brings.
+SAMPLE_LINES = 1_000
 # A backlog is loaded in dlt loads of about this many rows (whole files): the in-load dedup
 # set and the load package on disk then hold one load's rows, not the whole backlog's.
 MAX_ROWS_PER_LOAD = 1_000_000
