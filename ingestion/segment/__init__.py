@@ -185,10 +185,11 @@ def _streamed(
     parser = ColumnarParser(key_lists=key_lists)
     taken = 0
     position = 0
-    sampled: tuple[int, str] | None = None  # (position, file) whose first lines gave columns
+    sampled: set[tuple[int, str]] = set()  # (position, file) whose first lines gave columns
     learned = -1  # the position whose group's lists of keys were last read
     alone_until = 0  # files before this position are tried one statement each
     usual: set[str] = set()  # files to read the usual way, not in a statement
+    line_by_line: set[str] = set()  # of those, the files with a line that is not plain
     try:
         # The table's columns (made here if there is no table yet, as dlt would make them);
         # through dlt, the resource's hints reach the table even when every file is inserted.
@@ -203,62 +204,64 @@ def _streamed(
             first = local_path(pending[position][0])
             if remaining is not None and not inserter.rows_per_byte and first is not None:
                 inserter.learn([first])  # how many of the next files the budget takes
-            group = _stream_group(pending, position, remaining, inserter.rows_per_byte, usual)
+            # The next files, in path order: those the statement takes, then the others the
+            # usual way, all before any later file (loads keep the files' order).
+            end = position + _stream_range(pending, position, remaining, inserter.rows_per_byte)
             if position < alone_until:
-                group = group[:1]
-            outcome = inserter.insert(group, column_types) if group else Refused(None)
+                end = position + 1
+            group = [
+                (file_url, path)
+                for file_url, mtime, _ in pending[position:end]
+                if file_url not in usual
+                and (path := local_path(file_url)) is not None
+                and not mtime.startswith(UNREADABLE_MTIME)
+            ]
+            outcome = inserter.insert(group, column_types) if group else None
+            if isinstance(outcome, Refused):
+                target = outcome.file_url or group[0][0]
+                if (position, target) not in sampled:  # the columns its first lines need
+                    sampled.add((position, target))
+                    yield from _sample_columns(target, inserter, column_types, bounds)
+                else:  # a field past its first lines: that file the usual way
+                    usual.add(target)
+                continue
+            if isinstance(outcome, Failed):
+                if outcome.keys and learned != position:
+                    learned = position  # lists of keys not seen yet: read the group's, again
+                    inserter.learn([path for _, path in group])
+                elif outcome.files:  # those files the usual way, the others again
+                    usual.update(outcome.files)
+                    line_by_line.update(outcome.not_plain)
+                elif len(group) > 1:
+                    alone_until = end  # which file is unknown: each alone
+                else:
+                    usual.update(file_url for file_url, _ in group)
+                continue
             if isinstance(outcome, Inserted):
                 taken += outcome.rows
                 _STREAMED_ROWS[load_id] = _STREAMED_ROWS.get(load_id, 0) + outcome.rows
                 usual.update(outcome.left)
-                # the group's files in, then those taken back out, read next the usual way
-                files = pending[position : position + len(group)]
-                files.sort(key=lambda entry: entry[0] in outcome.left)
-                pending[position : position + len(group)] = files
-                for file_url, mtime, _ in files:
-                    if file_url not in outcome.left:
-                        seen[file_url] = mtime
-                        position += 1
-                continue
-            target = None  # the file to read the usual way (None: the one at `position`)
-            if isinstance(outcome, Refused) and group:
-                target = outcome.file_url or group[0][0]
-                if sampled != (position, target):  # the columns its first lines need
-                    sampled = (position, target)
-                    yield from _sample_columns(target, inserter, column_types, bounds)
-                    continue
-                # a field past its first lines: that file the usual way
-            elif isinstance(outcome, Failed) and outcome.keys and learned != position:
-                learned = position  # lists of keys not seen yet: read the group's, again
-                inserter.learn([path for _, path in group])
-                continue
-            elif isinstance(outcome, Failed) and outcome.file_url is None and len(group) > 1:
-                alone_until = position + len(group)  # which file is unknown: each alone
-                continue
-            elif isinstance(outcome, Failed):
-                target = outcome.file_url  # that file the usual way, then the others again
-            if target is not None:
-                found = next(i for i, entry in enumerate(pending) if entry[0] == target)
-                pending.insert(position, pending.pop(found))
-            file_url, mtime, fs_client = pending[position]
-            parsed = parser.parse(file_url, fs_client, bounds)
-            items: Iterator[Any] = (
-                (
-                    _with_row_ids(table)
-                    for table in read_parsed(parsed, file_url, batch_rows, seen_ids, column_types)
-                )
-                if parsed is not None
-                else _lines_of(file_url, batch_rows, seen_ids, column_types, bounds)
-            )
-            for item in items:
-                if isinstance(item, pa.Table):
-                    inserter.ensure_columns(item.schema)
-                    taken += item.num_rows
-                else:
-                    taken += 1
-                yield item
-            seen[file_url] = mtime
-            position += 1
+            inserted = {file_url for file_url, _ in group} - usual
+            for file_url, mtime, fs_client in pending[position:end]:
+                if file_url not in inserted:
+                    for item in _usual_items(
+                        file_url,
+                        fs_client,
+                        parser,
+                        file_url in line_by_line,
+                        seen_ids,
+                        column_types,
+                        bounds,
+                        batch_rows,
+                    ):
+                        if isinstance(item, pa.Table):
+                            inserter.ensure_columns(item.schema)
+                            taken += item.num_rows
+                        else:
+                            taken += 1
+                        yield item
+                seen[file_url] = mtime
+            position = end
         state[PENDING_FILES_KEY] = 0
     finally:
         parser.close()
@@ -274,39 +277,59 @@ def _streamable(file_url: str) -> bool:
 _STREAMED_ROWS: dict[str, int] = {}
 
 
-def _stream_group(
+def _stream_range(
     pending: list[tuple[str, str, Any]],
     position: int,
     remaining: int | None,
     rows_per_byte: float,
-    usual: set[str],
-) -> list[tuple[str, str]]:
-    """Local files from `position` on for one statement, as (url, path).
+) -> int:
+    """How many files from `position` on one statement covers (at least one).
 
-    [] if the first is not one, or is in `usual` (the files to read the usual way). Whole
-    files up to `STREAM_GROUP_BYTES` as stored, and no more than the load's remaining rows
-    are expected to fill (by the rows per byte of the last group; one file while that
+    Whole files up to `STREAM_GROUP_BYTES` as stored, and no more than the load's remaining
+    rows are expected to fill (by the rows per byte of the last group; one file while that
     is not known).
     """
-    group: list[tuple[str, str]] = []
+    count = 0
     stored = 0
-    for file_url, mtime, _ in pending[position:]:
+    for file_url, _, _ in pending[position:]:
         path = local_path(file_url)
-        if path is None or mtime.startswith(UNREADABLE_MTIME) or file_url in usual:
-            break
         try:
-            size = os.path.getsize(path)
+            size = os.path.getsize(path) if path is not None else 0
         except OSError:
+            size = 0
+        if count and stored + size > STREAM_GROUP_BYTES:
             break
-        if group and stored + size > STREAM_GROUP_BYTES:
+        if (
+            count
+            and remaining is not None
+            and (not rows_per_byte or stored * rows_per_byte >= remaining)
+        ):
             break
-        if group and remaining is not None and stored * rows_per_byte >= remaining:
-            break
-        if group and remaining is not None and not rows_per_byte:
-            break
-        group.append((file_url, path))
+        count += 1
         stored += size
-    return group
+    return count
+
+
+def _usual_items(
+    file_url: str,
+    fs_client: Any,
+    parser: ColumnarParser,
+    not_plain: bool,
+    seen_ids: SeenIds,
+    column_types: dict[str, str],
+    bounds: tuple[Any, Any],
+    batch_rows: int,
+) -> Iterator[Any]:
+    """A file read the usual way, its batches with their row ids.
+
+    Parsed whole in C, else (or when known `not_plain`) line by line, bad lines set aside.
+    """
+    parsed = None if not_plain else parser.parse(file_url, fs_client, bounds)
+    if parsed is None:
+        yield from _lines_of(file_url, batch_rows, seen_ids, column_types, bounds)
+        return
+    for table in read_parsed(parsed, file_url, batch_rows, seen_ids, column_types):
+        yield _with_row_ids(table)
 
 
 def _sample_columns(

@@ -168,8 +168,8 @@ class WarehouseInserter:
 
         Returns the rows inserted (`Inserted`), or why not: `Refused` (an unknown field
         without a column, or one this path does not map; nothing was read) or `Failed` with
-        the file whose line failed the statement (None: the group could not be read). An
-        unknown field takes its column's type; `column_types` (the load's) learns it.
+        the files it cannot take (none named: the group could not be read). An unknown field
+        takes its column's type; `column_types` (the load's) learns it.
         """
         paths = [path for _, path in files]
         if not self._key_lists:
@@ -235,9 +235,24 @@ class WarehouseInserter:
         except duckdb.Error as exc:
             self._con.execute("rollback")
             found = re.search(re.escape(_MARK) + r"(keys|line):(.*)", str(exc))
+            if found and found.group(1) == "keys":
+                return Failed([], keys=True)
             failed = found.group(2).strip() if found else None
-            file_url = next((url for url, path in files if path == failed), None)
-            return Failed(file_url, keys=bool(found and found.group(1) == "keys"))
+            by_path = dict((path, url) for url, path in files)
+            if failed not in by_path:
+                return Failed([])
+            # Every file of the group the statement cannot take, in one more pass.
+            try:
+                rows = self._con.execute(
+                    f"select filename, bool_or(not ok) from ({select}) "
+                    f"where not ({' and '.join(checks)}) group by filename"
+                ).fetchall()
+            except duckdb.Error:
+                rows = [(failed, True)]
+            return Failed(
+                [by_path[path] for path, _ in rows if path in by_path],
+                not_plain=[by_path[path] for path, bad in rows if bad and path in by_path],
+            )
         self._con.execute("commit")
         for column, kind in targets.values():  # later batches of the load keep these types
             column_types.setdefault(column, kind)
@@ -290,13 +305,18 @@ class Refused:
 
 
 class Failed:
-    """A statement failed: `file_url` had the first line it could not insert (None: unknown).
+    """A statement failed: `files` have lines it cannot insert ([]: which is not known).
 
-    `keys`: the line's list of top-level keys had not been read (`learn`), not a bad line.
+    `not_plain`: those of `files` with a line the fast path cannot vouch for (read them line
+    by line), the others a value of another type than its column's. `keys`: a line's list of
+    top-level keys had not been read (`learn`) yet.
     """
 
-    def __init__(self, file_url: str | None, keys: bool = False) -> None:
-        self.file_url = file_url
+    def __init__(
+        self, files: list[str], not_plain: list[str] | None = None, keys: bool = False
+    ) -> None:
+        self.files = files
+        self.not_plain = not_plain or []
         self.keys = keys
 
 
