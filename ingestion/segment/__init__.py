@@ -172,9 +172,9 @@ def _streamed(
     """`events` on DuckDB: groups of whole files inserted by the warehouse (`streaming`).
 
     A file the warehouse's statement cannot take (a line the fast path cannot vouch for, a
-    new unknown field, two different copies of a messageId) is read the usual way: parsed whole in
-    C, else line by line; its batches go through dlt and make the columns the next statements
-    need.
+    new unknown field, two different copies of a messageId) is read the usual way: parsed
+    whole in C, else line by line; its batches go through dlt and make the columns the next
+    statements need.
     """
     key_lists: dict[int, list[str]] = {}
     # Among the files read the usual way a copy is taken once (its first line in a file);
