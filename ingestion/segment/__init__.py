@@ -344,9 +344,8 @@ def _sample_columns(
     statement can then fill them, and fails, naming the file, where a later value disagrees
     with its column's type.
     """
-    compression = "gzip" if file_url.endswith(".gz") else None
     try:
-        with fsspec.open(file_url, "rb", compression=compression) as handle:
+        with _open(file_url) as handle:
             lines = itertools.islice(iter(handle), SAMPLE_LINES)
             items = list(read_lines(lines, file_url, SAMPLE_LINES, set(), column_types, bounds))
     except READ_ERRORS:
@@ -370,15 +369,20 @@ def _lines_of(
     A file that cannot be opened (dangling symlink, symlink loop, no permission) is set aside
     whole with its path and reason.
     """
-    compression = "gzip" if file_url.endswith(".gz") else None
     try:
-        handle = fsspec.open(file_url, "rb", compression=compression).open()
+        handle = _open(file_url)
     except READ_ERRORS as exc:
         yield mark_reject(file_reject(file_url, exc))
         return
     with handle:
         for item in read_lines(iter(handle), file_url, batch_rows, seen_ids, column_types, bounds):
             yield _with_row_ids(item) if isinstance(item, pa.Table) else mark_reject(item)
+
+
+def _open(file_url: str) -> Any:
+    """An events file opened for reading its lines (gzip decompressed)."""
+    compression = "gzip" if file_url.endswith(".gz") else None
+    return fsspec.open(file_url, "rb", compression=compression).open()
 
 
 def _joined(held: list[pa.Table]) -> Iterator[pa.Table]:

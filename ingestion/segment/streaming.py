@@ -35,6 +35,7 @@ import pyarrow as pa
 from ingestion.segment.columnar import (
     NOT_BLANK,
     Bounds,
+    _quote,  # one SQL string quoting for the parse and here
     lines_sql,
     parse_sql,
     unknown_fields,
@@ -69,10 +70,6 @@ def _ddl_type(field: pa.Field) -> str:
     if pa.types.is_floating(kind):
         return "DOUBLE"
     return "VARCHAR"
-
-
-def _quote(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
 
 
 def _name(column: str) -> str:
